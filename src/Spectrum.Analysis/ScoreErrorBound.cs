@@ -1,0 +1,81 @@
+// Propagates an absolute eigenvalue error of the Gram matrix to a worst-case relative error of the Spectrum score.
+namespace Spectrum.Analysis;
+
+/// <summary>
+/// Interval propagation of eigenvalue uncertainty through the score. Not a model of the rounding itself: the caller
+/// supplies the eigenvalue error (see <see cref="SingularValueEngine"/> for the calibrated float32/float64 models).
+/// </summary>
+/// <remarks>
+/// Every eigenvalue λ_i may be off by ±δλ (Weyl: a symmetric perturbation of norm δλ moves each eigenvalue by at most
+/// δλ), so σ_i lies in [sqrt(max(λ_i − δλ, 0)), sqrt(λ_i + δλ)]. The bounds keep the order, the quantiles are monotone
+/// in the values, so sigma and the threshold get intervals; values whose interval meets the threshold interval may
+/// land on either side. Signal, noise and S[0] then take their independently worst ends. That ignores the strong
+/// correlation of the errors (a common shift cancels in signal/noise), so the estimate is an upper bound in spirit,
+/// a deliberate choice: escalating costs time, missing an error costs correctness.
+/// </remarks>
+public static class ScoreErrorBound
+{
+    /// <summary>
+    /// Worst relative score change when every eigenvalue of the Gram matrix may be off by ±<paramref name="eigenvalueError"/>.
+    /// Returns 0 when the score cannot change, +inf when it is not even bounded (e.g. noise may sum to 0).
+    /// </summary>
+    /// <param name="eigenvaluesAscending">Eigenvalues of the Gram matrix as eigvalsh returns them, (n) ascending.</param>
+    public static double Relative(ReadOnlySpan<double> eigenvaluesAscending, double eigenvalueError, long rows, long cols)
+    {
+        int n = eigenvaluesAscending.Length;
+        if (n == 0) return 0;
+        if (double.IsNaN(eigenvalueError) || eigenvalueError < 0)
+            throw new ArgumentOutOfRangeException(nameof(eigenvalueError), eigenvalueError, "Must be ≥ 0.");
+
+        // Descending spectra: nominal, lower and upper ends; each is (n).
+        var s = new double[n];
+        var lo = new double[n];
+        var hi = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double lambda = eigenvaluesAscending[n - 1 - i];
+            s[i] = Math.Sqrt(Math.Max(lambda, 0));
+            lo[i] = Math.Sqrt(Math.Max(lambda - eigenvalueError, 0));
+            hi[i] = Math.Sqrt(Math.Max(lambda + eigenvalueError, 0));
+        }
+        // eigvalsh's ascending order can show ±1 ulp inversions; the quantile maths wants it exact.
+        SortDescending(s); SortDescending(lo); SortDescending(hi);
+
+        var nominal = SpectrumScore.FromSingularValues(s, rows, cols);
+        if (eigenvalueError == 0) return 0;
+        if (!double.IsFinite(nominal.Score)) return double.PositiveInfinity;
+
+        double widen = 1 + Math.Sqrt(SpectrumScore.AspectRatio(rows, cols));
+        double sigmaLow = Math.Max(0, SpectrumScore.QuantileOfDescending(lo, 0.75) - SpectrumScore.QuantileOfDescending(hi, 0.25))
+                          / SpectrumScore.IqrPerSigma;
+        double sigmaHigh = (SpectrumScore.QuantileOfDescending(hi, 0.75) - SpectrumScore.QuantileOfDescending(lo, 0.25))
+                           / SpectrumScore.IqrPerSigma;
+        double thresholdLow = sigmaLow * widen, thresholdHigh = sigmaHigh * widen;
+
+        // sure signal: lo > every threshold; sure noise: hi ≤ every threshold; the rest may go either way.
+        double signalMin = 0, signalMax = 0, noiseSure = 0, noiseMaybe = 0, smallestMaybe = double.PositiveInfinity;
+        int sureNoiseCount = 0, maybeCount = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (lo[i] > thresholdHigh) { signalMin += lo[i]; signalMax += hi[i]; }
+            else if (hi[i] <= thresholdLow) { noiseSure += lo[i]; noiseMaybe += hi[i]; sureNoiseCount++; }
+            else { signalMax += hi[i]; noiseMaybe += hi[i]; maybeCount++; smallestMaybe = Math.Min(smallestMaybe, lo[i]); }
+        }
+        double noiseMin, noiseMax;
+        if (sureNoiseCount > 0) { noiseMin = noiseSure; noiseMax = noiseMaybe; }
+        else if (maybeCount == 0) { noiseMin = noiseMax = 1; }                  // surely empty noise set
+        else { noiseMin = Math.Min(1, smallestMaybe); noiseMax = Math.Max(1, noiseMaybe); }
+
+        double scoreLow = signalMin / noiseMax / hi[0];
+        double scoreHigh = noiseMin == 0 || lo[0] == 0 ? double.PositiveInfinity : signalMax / noiseMin / lo[0];
+        double score = nominal.Score;
+        if (score == 0) return scoreHigh == 0 ? 0 : double.PositiveInfinity;
+        return Math.Max(scoreHigh - score, score - scoreLow) / Math.Abs(score);
+    }
+
+    private static void SortDescending(double[] values)
+    {
+        Array.Sort(values);
+        Array.Reverse(values);
+    }
+}

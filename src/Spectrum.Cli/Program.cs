@@ -1,0 +1,5 @@
+// Entry point of the `spectrum` command line.
+using Spectre.Console;
+using Spectrum.Cli;
+
+return SpectrumApp.Create(AnsiConsole.Console).Run(args);

@@ -1,0 +1,60 @@
+// Registers the commands of `spectrum` and turns library errors into messages and exit codes.
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Spectrum.Checkpoints;
+using Spectrum.Cli.Commands;
+using Spectrum.Scanning;
+using Spectrum.Selection;
+
+namespace Spectrum.Cli;
+
+public static class ExitCodes
+{
+    public const int Success = 0;
+    public const int Unexpected = 1;
+    public const int Usage = 2;
+    public const int BadCheckpoint = 3;
+    public const int BadScanResults = 4;
+    public const int ScanFailed = 5;
+    public const int Io = 6;
+}
+
+public static class SpectrumApp
+{
+    public static CommandApp Create(IAnsiConsole console)
+    {
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("spectrum");
+            config.Settings.Console = console;
+            config.Settings.StrictParsing = true;
+            config.AddCommand<ScanCommand>("scan")
+                .WithDescription("Score every weight matrix of a checkpoint by SNR and select the top modules per type.")
+                .WithExample("scan", "path/to/model", "--top-percent", "25", "--out", "spectrum-out");
+            config.AddCommand<SelectCommand>("select")
+                .WithDescription("Re-select from a saved or published scan (snr_results*.json), without the model.")
+                .WithExample("select", "snr_results_meta-llama-Meta-Llama-3-8B.json", "--top-percent", "50");
+            config.AddCommand<DemoCommand>("demo")
+                .WithDescription("Build a small synthetic Llama checkpoint with planted signal, scan it and show the selection.");
+            config.SetExceptionHandler((exception, _) => Report(console, exception));
+        });
+        return app;
+    }
+
+    private static int Report(IAnsiConsole console, Exception exception)
+    {
+        (string title, int code) = exception switch
+        {
+            CommandParseException or CommandRuntimeException => ("Usage", ExitCodes.Usage),
+            CheckpointException => ("Checkpoint error", ExitCodes.BadCheckpoint),
+            ScanResultsException => ("Scan results error", ExitCodes.BadScanResults),
+            ScanException => ("Cannot scan", ExitCodes.ScanFailed),
+            IOException or UnauthorizedAccessException => ("File error", ExitCodes.Io),
+            _ => ("Unexpected error", ExitCodes.Unexpected),
+        };
+        console.MarkupLine($"[red]{title}:[/] {Markup.Escape(exception.Message)}");
+        if (code == ExitCodes.Unexpected) console.WriteLine(exception.ToString());
+        return code;
+    }
+}
