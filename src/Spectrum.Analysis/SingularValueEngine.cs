@@ -46,11 +46,11 @@ public sealed class SingularValueEngine
     /// <summary>Unit roundoff of float32 (2⁻²⁴) and float64 (2⁻⁵³).</summary>
     public const double Float32UnitRoundoff = 5.9604644775390625e-8, Float64UnitRoundoff = 1.1102230246251565e-16;
 
-    /// <summary>
-    /// Calibrated constant c of the eigenvalue error model δλ = c · u · (sqrt(k) + sqrt(n)) · λmax
-    /// (n = smaller side, k = larger side, u = unit roundoff). See the measurements in <see cref="EigenvalueErrorModel"/>.
-    /// </summary>
-    public const double EigenvalueErrorConstant = 1.0;
+    /// <summary>Calibrated constant of the Gram-rounding term of <see cref="EigenvalueErrorModel"/>.</summary>
+    public const double GramErrorConstant = 0.1;
+
+    /// <summary>Calibrated constant of the eigensolver term of <see cref="EigenvalueErrorModel"/>.</summary>
+    public const double EigensolverErrorConstant = 1.0;
 
     /// <summary>Largest aspect ratio min/max of a shape whose first attempt is float32.</summary>
     public const double Float32AspectRatioCutoff = 0.5;
@@ -71,14 +71,15 @@ public sealed class SingularValueEngine
     }
 
     /// <summary>
-    /// Absolute eigenvalue error assumed for a Gram matrix of an n×k (n ≤ k) matrix computed in
-    /// <paramref name="precision"/>: Gram rounding grows like sqrt(k) (blocked, randomly signed sums) and the
-    /// tridiagonal reduction like sqrt(n), both relative to the largest eigenvalue.
+    /// Absolute error assumed for every eigenvalue of the Gram matrix of an n×k (n ≤ k) matrix:
+    /// δλ = (cG · u_G · sqrt(k) + cE · u64 · n) · λmax, where u_G is the unit roundoff of the Gram precision
+    /// (the eigensolver always runs in float64).
     /// </summary>
     public static double EigenvalueErrorModel(GramPrecision precision, long n, long k, double largestEigenvalue)
     {
-        double u = precision == GramPrecision.Float32 ? Float32UnitRoundoff : Float64UnitRoundoff;
-        return EigenvalueErrorConstant * u * (Math.Sqrt(k) + Math.Sqrt(n)) * Math.Max(largestEigenvalue, 0);
+        double gramRoundoff = precision == GramPrecision.Float32 ? Float32UnitRoundoff : Float64UnitRoundoff;
+        return (GramErrorConstant * gramRoundoff * Math.Sqrt(k) + EigensolverErrorConstant * Float64UnitRoundoff * n)
+               * Math.Max(largestEigenvalue, 0);
     }
 
     /// <summary>All singular values of a 2-D floating tensor (any floating dtype); the input is neither changed nor kept.</summary>
@@ -148,16 +149,11 @@ public sealed class SingularValueEngine
         double[] ascending; // eigenvalues of G, (n) ascending
         using (var scope = NewDisposeScope())
         {
-            var dtype = precision == GramPrecision.Float32 ? ScalarType.Float32 : ScalarType.Float64;
-            // The method casts to float32 first; only a float64 input loses bits there, so only it takes the detour.
-            var w = matrix.dtype == ScalarType.Float64 && precision == GramPrecision.Float64
-                ? matrix.to(ScalarType.Float32).to(ScalarType.Float64)
-                : matrix.to(dtype); // W is (rows, cols); no copy for a float32 input in float32
-            var g = matrix.shape[0] <= matrix.shape[1] ? w.matmul(w.mT) : w.mT.matmul(w); // G is (n, n)
+            var g = GramInFloat64(matrix, precision); // G is (n, n), lower triangle filled
             if (!g.isfinite().all().item<bool>())
                 return new SingularValueResult(Enumerable.Repeat(double.NaN, (int)n).ToArray(), precision, false,
                     precision == GramPrecision.Float32 ? double.PositiveInfinity : double.NaN);
-            ascending = linalg.eigvalsh(g).to(ScalarType.Float64).cpu().data<double>().ToArray();
+            ascending = linalg.eigvalsh(g, 'L').cpu().data<double>().ToArray();
         }
 
         var descending = new double[n]; // S is (n), descending
@@ -168,5 +164,34 @@ public sealed class SingularValueEngine
         double error = EigenvalueErrorModel(precision, n, k, ascending[^1]);
         double estimate = ScoreErrorBound.Relative(ascending, error, matrix.shape[0], matrix.shape[1]);
         return new SingularValueResult(descending, precision, false, estimate);
+    }
+
+    /// <summary>Rows of W per block of the Gram product; 512 keeps every GEMM large enough to run at full speed.</summary>
+    private const long GramBlockRows = 512;
+
+    /// <summary>
+    /// The Gram matrix of the smaller side, computed in <paramref name="precision"/> and handed back in float64 for
+    /// eigvalsh. Only the lower triangle is computed (eigvalsh reads no more): block row i of G is X_i · X[0..i]ᵀ,
+    /// which with b blocks costs (b + 1) / 2b of the full product. The float32 intermediates are freed on return.
+    /// </summary>
+    private static Tensor GramInFloat64(Tensor matrix, GramPrecision precision)
+    {
+        using var scope = NewDisposeScope();
+        var dtype = precision == GramPrecision.Float32 ? ScalarType.Float32 : ScalarType.Float64;
+        // The method casts to float32 first; only a float64 input loses bits there, so only it takes the detour.
+        var w = matrix.dtype == ScalarType.Float64 && precision == GramPrecision.Float64
+            ? matrix.to(ScalarType.Float32).to(ScalarType.Float64)
+            : matrix.to(dtype); // W is (rows, cols); no copy when the input already has dtype
+        var x = w.shape[0] <= w.shape[1] ? w : w.mT; // X is (n, k): a view, the GEMM reads either layout
+        long n = x.shape[0];
+        var g = zeros(n, n, dtype: dtype); // G is (n, n); the upper triangle stays 0
+        for (long start = 0; start < n; start += GramBlockRows)
+        {
+            long length = Math.Min(GramBlockRows, n - start);
+            var block = x.narrow(0, start, length);     // (length, k)
+            var upTo = x.narrow(0, 0, start + length);  // (start + length, k)
+            g.narrow(0, start, length).narrow(1, 0, start + length).addmm_(block, upTo.mT, beta: 0, alpha: 1);
+        }
+        return scope.MoveToOuter(g.to(ScalarType.Float64));
     }
 }

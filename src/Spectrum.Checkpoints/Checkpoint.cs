@@ -271,17 +271,22 @@ public sealed class Checkpoint : IDisposable
     private static string DescribeFolder(string folder)
     {
         var found = Directory.EnumerateFiles(folder)
-            .Select(Path.GetFileName)
-            .Where(name => name!.EndsWith(".safetensors", StringComparison.Ordinal)
+            .Select(path => Path.GetFileName(path))
+            .Where(name => name.EndsWith(".safetensors", StringComparison.Ordinal)
                 || name.EndsWith(".index.json", StringComparison.Ordinal)
                 || name.EndsWith(".bin", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal)
             .Take(10)
             .ToList();
-        return found.Count == 0
-            ? "it holds no .safetensors files"
-            : $"it holds {string.Join(", ", found)}, none of which is a full model (an adapter_model.safetensors " +
-              "is a LoRA adapter, not a model; open the file directly if it really is what you want)";
+        if (found.Count == 0)
+        {
+            return "it holds no .safetensors files";
+        }
+        string advice = found.Any(name => name.EndsWith(".bin", StringComparison.Ordinal))
+            ? "PyTorch .bin files are pickles, which this reader refuses; convert them to safetensors"
+            : "an adapter_model.safetensors is a LoRA adapter, not a model; open a file directly if it really is " +
+              "what you want";
+        return $"it holds {string.Join(", ", found)} ({advice})";
     }
 
     private static CheckpointException NotACheckpoint(string path, string finding) =>

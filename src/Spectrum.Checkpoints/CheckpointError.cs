@@ -5,6 +5,8 @@ public enum CheckpointError
 {
     /// <summary>The file does not exist or cannot be opened for reading.</summary>
     FileNotReadable,
+    /// <summary>The file's length changed after it was opened (rewritten in place, which would crash mapped reads).</summary>
+    FileChangedWhileOpen,
     /// <summary>The file is shorter than the 8-byte header length prefix.</summary>
     FileTooShort,
     /// <summary>The header length prefix exceeds the 100,000,000-byte limit of the reference reader.</summary>

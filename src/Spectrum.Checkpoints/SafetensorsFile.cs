@@ -12,15 +12,19 @@ public sealed class SafetensorsFile : IDisposable
 {
     private const int DecodeChunkElements = 16 << 20;
 
+    private readonly FileStream _stream;
+    private readonly long _validatedLength;
     private readonly MemoryMappedFile? _mapping;
     private readonly Dictionary<string, TensorEntry> _entriesByName;
 
-    private SafetensorsFile(string filePath, SafetensorsHeader header, MemoryMappedFile? mapping)
+    private SafetensorsFile(string filePath, SafetensorsHeader header, FileStream stream, MemoryMappedFile? mapping)
     {
         FilePath = filePath;
         Tensors = header.TensorsInOffsetOrder;
         Metadata = header.Metadata;
         DataBufferOffset = header.DataBufferOffset;
+        _stream = stream;
+        _validatedLength = header.DataBufferOffset + header.DataBufferLength;
         _mapping = mapping;
         _entriesByName = Tensors.ToDictionary(entry => entry.Name, StringComparer.Ordinal);
     }
@@ -59,12 +63,8 @@ public sealed class SafetensorsFile : IDisposable
             MemoryMappedFile? mapping = header.DataBufferLength == 0
                 ? null
                 : MemoryMappedFile.CreateFromFile(stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read,
-                    HandleInheritability.None, leaveOpen: false);
-            if (mapping is null)
-            {
-                stream.Dispose();
-            }
-            return new SafetensorsFile(filePath, header, mapping);
+                    HandleInheritability.None, leaveOpen: true);
+            return new SafetensorsFile(filePath, header, stream, mapping);
         }
         catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
         {
@@ -91,10 +91,11 @@ public sealed class SafetensorsFile : IDisposable
     public bool TryGetEntry(string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out TensorEntry entry) =>
         _entriesByName.TryGetValue(name, out entry);
 
-    /// <summary>Maps just this tensor's bytes; dispose the result to unmap them.</summary>
+    /// <summary>Maps just this tensor's bytes; dispose the result to unmap them. Safe to call from several threads.</summary>
     public TensorBytes ReadBytes(string name)
     {
         var entry = GetEntry(name);
+        RequireUnchangedLength(entry);
         return new TensorBytes(entry, _mapping, DataBufferOffset + entry.DataBegin);
     }
 
@@ -127,6 +128,7 @@ public sealed class SafetensorsFile : IDisposable
                 $"Cannot decode {destination.Length} elements from element {firstElement} of tensor '{name}' in " +
                 $"{FilePath}, which has {entry.ElementCount} elements.");
         }
+        RequireUnchangedLength(entry);
         int bytesPerElement = SafetensorsDTypes.BitsPerElement(entry.DType) / 8;
         for (int done = 0; done < destination.Length;)
         {
@@ -154,7 +156,11 @@ public sealed class SafetensorsFile : IDisposable
         return values;
     }
 
-    public void Dispose() => _mapping?.Dispose();
+    public void Dispose()
+    {
+        _mapping?.Dispose();
+        _stream.Dispose();
+    }
 
     internal static CheckpointException TensorNotFound(string filePath, string name, IEnumerable<string> available)
     {
@@ -164,6 +170,22 @@ public sealed class SafetensorsFile : IDisposable
         return new CheckpointException(CheckpointError.TensorNotFound, filePath, name,
             $"{filePath}: no tensor named '{name}'; {listing}. Check the name (names are case-sensitive and " +
             "include prefixes such as 'model.').");
+    }
+
+    /// <summary>
+    /// Reading mapped pages past a file's end kills the process (SIGBUS), so a file truncated since it was validated
+    /// (e.g. re-saved in place by a non-atomic writer) must become a typed error before any page is touched.
+    /// </summary>
+    private void RequireUnchangedLength(TensorEntry entry)
+    {
+        long currentLength = _stream.Length;
+        if (currentLength != _validatedLength)
+        {
+            throw new CheckpointException(CheckpointError.FileChangedWhileOpen, FilePath, entry.Name,
+                $"{FilePath}: the file was {_validatedLength} bytes when opened but is now {currentLength}, so it was " +
+                $"rewritten in place while open; refusing to read tensor '{entry.Name}' from it. Reopen the file " +
+                "once the writer has finished (writers should write a new file and rename it over the old one).");
+        }
     }
 
     private void RequireDecodable(TensorEntry entry)

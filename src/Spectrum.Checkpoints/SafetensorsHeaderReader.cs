@@ -1,6 +1,5 @@
 // Reads and strictly validates a safetensors header: length prefix, JSON schema, dtypes, shapes and offsets.
-// Hand-written (streaming Utf8JsonReader, explicit checks) rather than a JSON deserializer, because it must detect
-// duplicate keys, never allocate an unchecked length, and name the exact rule and tensor that a bad file breaks.
+// Hand-written on purpose: a deserializer would hide duplicate keys, unchecked lengths and which rule a bad file breaks.
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;

@@ -71,11 +71,12 @@ public static class SafetensorsWriter
                     $"{filePath}: tensor '{tensor.Name}' has shape {TensorEntry.FormatShape(tensor.Shape)}; expected " +
                     "non-negative dimensions." + nothingWritten);
             }
-            if (tensor.TryElementCount() is not long elementCount
-                || SafetensorsDTypes.TryByteLength(tensor.DType, elementCount) is not long byteLength)
+            long? elementCount = tensor.TryElementCount();
+            long? byteLength = elementCount is long count ? SafetensorsDTypes.TryByteLength(tensor.DType, count) : null;
+            if (byteLength is null)
             {
-                bool overflows = tensor.TryElementCount() is not long count
-                    || count > long.MaxValue / SafetensorsDTypes.BitsPerElement(tensor.DType);
+                bool overflows = elementCount is null
+                    || elementCount > long.MaxValue / SafetensorsDTypes.BitsPerElement(tensor.DType);
                 throw overflows
                     ? new CheckpointException(CheckpointError.ShapeOverflow, filePath, tensor.Name,
                         $"{filePath}: tensor '{tensor.Name}' has shape {TensorEntry.FormatShape(tensor.Shape)}, whose " +
@@ -85,7 +86,7 @@ public static class SafetensorsWriter
                         $"{TensorEntry.FormatShape(tensor.Shape)}, whose bits do not fill whole bytes; expected " +
                         "elements × bits to be a multiple of 8." + nothingWritten);
             }
-            byteLengths[i] = byteLength;
+            byteLengths[i] = byteLength.Value;
         }
         long total = 0;
         foreach (long length in byteLengths)

@@ -14,19 +14,7 @@ public sealed record TensorToWrite(
     private const int EncodeChunkElements = 1 << 16;
 
     /// <summary>Element count, or null when the shape has a negative dimension or its product overflows.</summary>
-    public long? TryElementCount()
-    {
-        long count = 1;
-        foreach (long dimension in Shape)
-        {
-            if (dimension < 0 || (dimension != 0 && count > long.MaxValue / dimension))
-            {
-                return null;
-            }
-            count *= dimension;
-        }
-        return count;
-    }
+    public long? TryElementCount() => ElementCountOf(Shape);
 
     /// <summary>Bytes this tensor occupies, or null when the shape is invalid or sub-byte elements do not fill whole bytes.</summary>
     public long? TryByteLength() =>
@@ -76,12 +64,26 @@ public sealed record TensorToWrite(
                 $"Tensor '{name}': cannot encode float values as {SafetensorsDTypes.HeaderName(dtype)}; use F32, F16, " +
                 "BF16 or F64, or FromBytes for other dtypes.", nameof(dtype));
         }
-        long? expected = new TensorToWrite(name, dtype, shape, _ => { }).TryElementCount();
+        long? expected = ElementCountOf(shape);
         if (expected != valueCount)
         {
             throw new ArgumentException(
                 $"Tensor '{name}': shape {TensorEntry.FormatShape(shape)} needs {expected?.ToString() ?? "an invalid number of"} " +
                 $"values but {valueCount} were given.", nameof(shape));
         }
+    }
+
+    private static long? ElementCountOf(IReadOnlyList<long> shape)
+    {
+        long count = 1;
+        foreach (long dimension in shape)
+        {
+            if (dimension < 0 || (dimension != 0 && count > long.MaxValue / dimension))
+            {
+                return null;
+            }
+            count *= dimension;
+        }
+        return count;
     }
 }

@@ -13,7 +13,7 @@ internal static class SelectionView
             .Title($"Top {summary.Selection.Percent.ToString(CultureInfo.InvariantCulture)}% per module type")
             .AddColumn("Type").AddColumn(new TableColumn("Modules").RightAligned())
             .AddColumn(new TableColumn("Selected").RightAligned()).AddColumn(new TableColumn("Score range").RightAligned())
-            .AddColumn("Highest-scoring module");
+            .AddColumn("Selected layers, best first");
         foreach (var type in summary.Selection.Types)
         {
             table.AddRow(
@@ -21,7 +21,7 @@ internal static class SelectionView
                 type.Count.ToString(CultureInfo.InvariantCulture),
                 type.SelectedCount.ToString(CultureInfo.InvariantCulture),
                 $"{Format(type.MinScore)} – {Format(type.MaxScore)}",
-                Markup.Escape(type.Ranked.Count > 0 ? type.Ranked[0].Module : ""));
+                Markup.Escape(string.Join(", ", type.Selected.Select(m => LayerOf(m.Module)))));
         }
         console.Write(table);
 
@@ -37,6 +37,10 @@ internal static class SelectionView
         }
         foreach (var file in writtenFiles) console.MarkupLine($"Wrote [blue]{Markup.Escape(file)}[/]");
     }
+
+    /// <summary>The layer number of a module inside numbered layers (`model.layers.12.mlp.up_proj` → 12), else the module name.</summary>
+    private static string LayerOf(string module) =>
+        module.Split('.').FirstOrDefault(part => part.Length > 0 && part.All(char.IsAsciiDigit)) ?? module;
 
     private static string Format(double score) =>
         double.IsNaN(score) ? "NaN" : double.IsInfinity(score) ? (score > 0 ? "inf" : "-inf") : score.ToString("G4", CultureInfo.InvariantCulture);

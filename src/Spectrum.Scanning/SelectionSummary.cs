@@ -26,9 +26,6 @@ public sealed record SelectionSummary(
         return known.Where(present.Contains).ToList();
     }
 
-    /// <summary>The names the reference writes when it knows nothing of the checkpoint (used by `select` without a model).</summary>
-    public static IReadOnlyList<string> ReferenceExtraParameters { get; } = ["lm_head.weight", "model.embed_tokens.weight"];
-
     /// <summary>Selects the top percent per type and, when the model's tensors are known, counts what Axolotl would unfreeze.</summary>
     public static SelectionSummary Build(
         IReadOnlyList<ModuleScore> scores,
@@ -40,6 +37,14 @@ public sealed record SelectionSummary(
         var types = selection.Types
             .Select(t => new TypeSummary(t.Type, t.Count, t.SelectedCount, t.MinScore, t.MaxScore))
             .ToList();
+        if (selection.SelectedModules.Count == 0 && extraParameters.Count == 0)
+        {
+            // Axolotl reads an empty unfrozen_parameters list as "freeze nothing" and would train every parameter.
+            int largestType = selection.Types.Count == 0 ? 0 : selection.Types.Max(t => t.Count);
+            throw new ScanException(
+                $"Top {percent}% selects no module (the largest type has {largestType} modules, and floor(count × percent / 100) is 0) " +
+                "and no embedding or head is unfrozen, so the YAML would train everything. Raise --top-percent.");
+        }
         var patterns = AxolotlYaml.Patterns(selection, extraParameters);
         ParameterSummary? parameters = null;
         if (modelTensors is not null)

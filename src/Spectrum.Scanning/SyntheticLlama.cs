@@ -12,7 +12,7 @@ public sealed record LlamaShape(
 {
     public int HeadDim => HiddenSize / Heads;
 
-    public static LlamaShape Demo { get; } = new("demo", 256, 688, 6, 8, 4, 2048, true);
+    public static LlamaShape Demo { get; } = new("demo", 256, 688, 8, 8, 4, 2048, true);
     public static LlamaShape SmolLM135M { get; } = new("SmolLM-135M", 576, 1536, 30, 9, 3, 49152, true);
     public static LlamaShape TinyLlama1B { get; } = new("TinyLlama-1.1B", 2048, 5632, 22, 32, 4, 32000, false);
     public static LlamaShape Llama3_8B { get; } = new("Llama-3-8B", 4096, 14336, 32, 32, 8, 128256, false);

@@ -225,4 +225,73 @@ public sealed class ReadingTests : IDisposable
         file.DecodeToFloat32("big", bigLength / 4 - 2, lastTwo);
         Assert.Equal([0f, 42f], lastTwo);
     }
+
+    [Fact]
+    public void FileTruncatedWhileOpenGivesATypedErrorInsteadOfACrash()
+    {
+        string path = _folder.WriteBytes("w.safetensors", SafetensorsBytes.Build(
+            """{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""", 16));
+        using var file = SafetensorsFile.Open(path);
+
+        // What an in-place (non-atomic) re-save does first.
+        using (var rewrite = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            rewrite.SetLength(12);
+        }
+
+        Rejection.Assert(() => file.ReadBytes("w").Dispose(), CheckpointError.FileChangedWhileOpen, path, "w");
+        Rejection.Assert(() => file.ReadFloat32("w"), CheckpointError.FileChangedWhileOpen, path, "w");
+    }
+
+    [Fact]
+    public void TensorsCanBeReadFromSeveralThreadsAtOnce()
+    {
+        string path = _folder.File("many.safetensors");
+        var tensors = Enumerable.Range(0, 32)
+            .Select(i => TensorToWrite.FromFloat32($"t{i}", SafetensorsDType.BF16, [64], Enumerable.Repeat((float)i, 64).ToArray()))
+            .ToList();
+        SafetensorsWriter.Write(path, tensors);
+        using var file = SafetensorsFile.Open(path);
+
+        Parallel.For(0, 256, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            int tensor = i % 32;
+            Assert.All(file.ReadFloat32($"t{tensor}"), value => Assert.Equal(tensor, value));
+        });
+    }
+
+    [Fact]
+    public void ReadingEveryTensorInTurnKeepsResidentMemoryNearOneTensor()
+    {
+        // Eight 64 MB tensors in a sparse file: if views were not unmapped on dispose, touching every page would
+        // leave all 512 MB resident.
+        const int tensorBytes = 64 << 20, tensorCount = 8;
+        string header = "{" + string.Join(",", Enumerable.Range(0, tensorCount).Select(i =>
+            $"\"t{i}\":{{\"dtype\":\"U8\",\"shape\":[{tensorBytes}],\"data_offsets\":[{(long)i * tensorBytes},{(long)(i + 1) * tensorBytes}]}}")) + "}";
+        byte[] prefixAndHeader = SafetensorsBytes.Build(header, 0);
+        string path = _folder.File("sparse.safetensors");
+        using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+        {
+            stream.Write(prefixAndHeader);
+            stream.SetLength(prefixAndHeader.Length + (long)tensorBytes * tensorCount);
+        }
+        using var file = SafetensorsFile.Open(path);
+        long baseline = Environment.WorkingSet, peakGrowth = 0;
+
+        foreach (var tensor in file.Tensors)
+        {
+            using var bytes = file.ReadBytes(tensor.Name);
+            var span = bytes.Span;
+            int sum = 0;
+            for (int offset = 0; offset < span.Length; offset += 4096)
+            {
+                sum += span[offset];
+            }
+            Assert.Equal(0, sum);
+            peakGrowth = Math.Max(peakGrowth, Environment.WorkingSet - baseline);
+        }
+
+        Assert.True(peakGrowth < 3L * tensorBytes,
+            $"resident memory grew by {peakGrowth >> 20} MB while reading {tensorCount} tensors of {tensorBytes >> 20} MB");
+    }
 }

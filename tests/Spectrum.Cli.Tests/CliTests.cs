@@ -1,4 +1,5 @@
 // Runs the `spectrum` command line in-process and checks exit codes, messages and the files it writes.
+using System.Reflection;
 using Spectre.Console.Testing;
 
 namespace Spectrum.Cli.Tests;
@@ -11,15 +12,8 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static string RepositoryRoot
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Spectrum.slnx"))) return dir.FullName;
-            throw new InvalidOperationException("Run the tests inside the repository.");
-        }
-    }
+    private static string RepositoryRoot { get; } = typeof(CliTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
 
     private static string FixtureModel => Path.Combine(RepositoryRoot, "tests", "reference", "fixtures", "scan", "model");
 

@@ -1,19 +1,15 @@
-// Locates the repository root and its committed reference fixtures from a test's output folder.
+// Locates the repository root (recorded at build time) and its committed reference fixtures.
+using System.Reflection;
+
 namespace Spectrum.Scanning.Tests;
 
 internal static class RepositoryPaths
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root { get; } = typeof(RepositoryPaths).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
 
     public static string Fixture(params string[] parts) =>
         Path.Combine([Root, "tests", "reference", "fixtures", .. parts]);
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Spectrum.slnx"))) return dir.FullName;
-        throw new InvalidOperationException($"No Spectrum.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
-    }
 }
 
 /// <summary>A temporary folder deleted when the test ends.</summary>

@@ -46,7 +46,7 @@ def tensor_shapes():
 def make_tensor(index, name, shape):
     g = torch.Generator().manual_seed(1000 + index)
     if len(shape) == 1:
-        return 1 + 0.05 * torch.randn(shape, generator=g)
+        return (1 + 0.05 * torch.randn(shape, generator=g)).to(torch.bfloat16)
     rows, cols = shape
     w = 0.02 * torch.randn(shape, generator=g)
     if ".layers." in name:

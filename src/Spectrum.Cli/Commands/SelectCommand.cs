@@ -37,7 +37,7 @@ public sealed class SelectCommand(IAnsiConsole console) : Command<SelectSettings
         }
         else
         {
-            var extras = settings.NoEmbeddings ? [] : SelectionSummary.ReferenceExtraParameters;
+            var extras = settings.NoEmbeddings ? [] : AxolotlYaml.ReferenceExtraParameterNames;
             summary = SelectionSummary.Build(scores, settings.TopPercent, extras, modelTensors: null);
         }
         var written = ScanJob.WriteOutputs(settings.Out, scores, summary);
