@@ -6,8 +6,8 @@ namespace Spectrum.Analysis;
 /// supplies the eigenvalue error (see <see cref="SingularValueEngine"/> for the calibrated float32/float64 models).
 /// </summary>
 /// <remarks>
-/// Every eigenvalue λ_i may be off by ±δλ (Weyl: a symmetric perturbation of norm δλ moves each eigenvalue by at most
-/// δλ), so σ_i lies in [sqrt(max(λ_i − δλ, 0)), sqrt(λ_i + δλ)]. The bounds keep the order, the quantiles are monotone
+/// Every eigenvalue λ_i may be off by ±δλ_i (the caller's error model), so σ_i lies in
+/// [sqrt(max(λ_i − δλ_i, 0)), sqrt(λ_i + δλ_i)]. The bounds keep the order, the quantiles are monotone
 /// in the values, so sigma and the threshold get intervals; values whose interval meets the threshold interval may
 /// land on either side. Signal, noise and S[0] then take their independently worst ends. That ignores the strong
 /// correlation of the errors (a common shift cancels in signal/noise), so the estimate is an upper bound in spirit,
@@ -15,17 +15,33 @@ namespace Spectrum.Analysis;
 /// </remarks>
 public static class ScoreErrorBound
 {
+    /// <summary>The same error ±<paramref name="eigenvalueError"/> for every eigenvalue.</summary>
+    public static double Relative(ReadOnlySpan<double> eigenvaluesAscending, double eigenvalueError, long rows, long cols)
+    {
+        var errors = new double[eigenvaluesAscending.Length];
+        Array.Fill(errors, eigenvalueError);
+        return Relative(eigenvaluesAscending, errors, rows, cols);
+    }
+
     /// <summary>
-    /// Worst relative score change when every eigenvalue of the Gram matrix may be off by ±<paramref name="eigenvalueError"/>.
+    /// Worst relative score change when eigenvalue i of the Gram matrix may be off by ±<paramref name="eigenvalueErrors"/>[i].
     /// Returns 0 when the score cannot change, +inf when it is not even bounded (e.g. noise may sum to 0).
     /// </summary>
     /// <param name="eigenvaluesAscending">Eigenvalues of the Gram matrix as eigvalsh returns them, (n) ascending.</param>
-    public static double Relative(ReadOnlySpan<double> eigenvaluesAscending, double eigenvalueError, long rows, long cols)
+    /// <param name="eigenvalueErrors">Absolute error bound of each eigenvalue, (n), same order.</param>
+    public static double Relative(ReadOnlySpan<double> eigenvaluesAscending, ReadOnlySpan<double> eigenvalueErrors, long rows, long cols)
     {
         int n = eigenvaluesAscending.Length;
+        if (eigenvalueErrors.Length != n)
+            throw new ArgumentException($"{n} eigenvalues but {eigenvalueErrors.Length} error bounds.", nameof(eigenvalueErrors));
         if (n == 0) return 0;
-        if (double.IsNaN(eigenvalueError) || eigenvalueError < 0)
-            throw new ArgumentOutOfRangeException(nameof(eigenvalueError), eigenvalueError, "Must be ≥ 0.");
+        bool exact = true;
+        foreach (double e in eigenvalueErrors)
+        {
+            if (double.IsNaN(e) || e < 0)
+                throw new ArgumentOutOfRangeException(nameof(eigenvalueErrors), e, "Error bounds must be ≥ 0.");
+            exact &= e == 0;
+        }
 
         // Descending spectra: nominal, lower and upper ends; each is (n).
         var s = new double[n];
@@ -33,16 +49,16 @@ public static class ScoreErrorBound
         var hi = new double[n];
         for (int i = 0; i < n; i++)
         {
-            double lambda = eigenvaluesAscending[n - 1 - i];
+            double lambda = eigenvaluesAscending[n - 1 - i], error = eigenvalueErrors[n - 1 - i];
             s[i] = Math.Sqrt(Math.Max(lambda, 0));
-            lo[i] = Math.Sqrt(Math.Max(lambda - eigenvalueError, 0));
-            hi[i] = Math.Sqrt(Math.Max(lambda + eigenvalueError, 0));
+            lo[i] = Math.Sqrt(Math.Max(lambda - error, 0));
+            hi[i] = Math.Sqrt(Math.Max(lambda + error, 0));
         }
         // eigvalsh's ascending order can show ±1 ulp inversions; the quantile maths wants it exact.
         SortDescending(s); SortDescending(lo); SortDescending(hi);
 
         var nominal = SpectrumScore.FromSingularValues(s, rows, cols);
-        if (eigenvalueError == 0) return 0;
+        if (exact) return 0;
         if (!double.IsFinite(nominal.Score)) return double.PositiveInfinity;
 
         double widen = 1 + Math.Sqrt(SpectrumScore.AspectRatio(rows, cols));
