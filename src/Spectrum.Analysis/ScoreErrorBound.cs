@@ -43,30 +43,32 @@ public static class ScoreErrorBound
             exact &= e == 0;
         }
 
-        // Descending spectra: nominal, lower and upper ends; each is (n).
+        // Nominal spectrum and the ends of each value's interval, paired by eigenvalue; each is (n).
         var s = new double[n];
         var lo = new double[n];
         var hi = new double[n];
         for (int i = 0; i < n; i++)
         {
-            double lambda = eigenvaluesAscending[n - 1 - i], error = eigenvalueErrors[n - 1 - i];
+            double lambda = eigenvaluesAscending[i], error = eigenvalueErrors[i];
             s[i] = Math.Sqrt(Math.Max(lambda, 0));
             lo[i] = Math.Sqrt(Math.Max(lambda - error, 0));
             hi[i] = Math.Sqrt(Math.Max(lambda + error, 0));
         }
-        // eigvalsh's ascending order can show ±1 ulp inversions; the quantile maths wants it exact.
-        SortDescending(s); SortDescending(lo); SortDescending(hi);
-
-        var nominal = SpectrumScore.FromSingularValues(s, rows, cols);
+        var nominal = SpectrumScore.FromSingularValues(SortedDescending(s), rows, cols);
         if (exact) return 0;
         if (!double.IsFinite(nominal.Score)) return double.PositiveInfinity;
 
+        // Order statistics are monotone in every value, so the k-th largest perturbed value lies between the k-th
+        // largest lower end and the k-th largest upper end: quantiles and S[0] get intervals from sorted copies.
+        var loSorted = SortedDescending(lo);
+        var hiSorted = SortedDescending(hi);
         double widen = 1 + Math.Sqrt(SpectrumScore.AspectRatio(rows, cols));
-        double sigmaLow = Math.Max(0, SpectrumScore.QuantileOfDescending(lo, 0.75) - SpectrumScore.QuantileOfDescending(hi, 0.25))
+        double sigmaLow = Math.Max(0, SpectrumScore.QuantileOfDescending(loSorted, 0.75) - SpectrumScore.QuantileOfDescending(hiSorted, 0.25))
                           / SpectrumScore.IqrPerSigma;
-        double sigmaHigh = (SpectrumScore.QuantileOfDescending(hi, 0.75) - SpectrumScore.QuantileOfDescending(lo, 0.25))
+        double sigmaHigh = (SpectrumScore.QuantileOfDescending(hiSorted, 0.75) - SpectrumScore.QuantileOfDescending(loSorted, 0.25))
                            / SpectrumScore.IqrPerSigma;
         double thresholdLow = sigmaLow * widen, thresholdHigh = sigmaHigh * widen;
+        double largestLow = loSorted[0], largestHigh = hiSorted[0];
 
         // sure signal: lo > every threshold; sure noise: hi ≤ every threshold; the rest may go either way.
         double signalMin = 0, signalMax = 0, noiseSure = 0, noiseMaybe = 0, smallestMaybe = double.PositiveInfinity;
@@ -82,16 +84,18 @@ public static class ScoreErrorBound
         else if (maybeCount == 0) { noiseMin = noiseMax = 1; }                  // surely empty noise set
         else { noiseMin = Math.Min(1, smallestMaybe); noiseMax = Math.Max(1, noiseMaybe); }
 
-        double scoreLow = signalMin / noiseMax / hi[0];
-        double scoreHigh = noiseMin == 0 || lo[0] == 0 ? double.PositiveInfinity : signalMax / noiseMin / lo[0];
+        double scoreLow = signalMin / noiseMax / largestHigh;
+        double scoreHigh = noiseMin == 0 || largestLow == 0 ? double.PositiveInfinity : signalMax / noiseMin / largestLow;
         double score = nominal.Score;
         if (score == 0) return scoreHigh == 0 ? 0 : double.PositiveInfinity;
         return Math.Max(scoreHigh - score, score - scoreLow) / Math.Abs(score);
     }
 
-    private static void SortDescending(double[] values)
+    private static double[] SortedDescending(double[] values)
     {
-        Array.Sort(values);
-        Array.Reverse(values);
+        var sorted = (double[])values.Clone();
+        Array.Sort(sorted);
+        Array.Reverse(sorted);
+        return sorted;
     }
 }

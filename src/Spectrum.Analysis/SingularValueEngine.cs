@@ -11,20 +11,25 @@ namespace Spectrum.Analysis;
 /// </summary>
 /// <remarks>
 /// Method: S = sqrt(eigvalsh(G)) with G the Gram matrix of the smaller side (W·Wᵀ when rows ≤ cols, else Wᵀ·W),
-/// eigenvalues clamped at 0, descending. Squaring the condition number is harmless in float64 and, for shapes with a
-/// well-separated smallest singular value, in float32 too; <see cref="InitialPrecisionFor"/> picks the first attempt
-/// and a float32 result is kept only when <see cref="ScoreErrorBound"/> says the score cannot be off by more than
-/// <see cref="SingularValueEngineOptions.ScoreErrorBudget"/>; otherwise it is recomputed in float64.
+/// eigenvalues clamped at 0, descending. Only the lower triangle of G is computed (block row i of G = X_i·X[0..i]ᵀ,
+/// about 56% of the full product with 512-row blocks). <see cref="GramPrecision"/> is the precision of that product,
+/// the O(n²k) part; eigvalsh always runs in float64, because float32 syevd errs by up to 0.15·u32·n·λmax (measured),
+/// 100× more than the float32 Gram product (≤ 0.02·u32·sqrt(k)·λmax), for only ~1 s less at n = 4096.
+/// <see cref="InitialPrecisionFor"/> picks the first attempt; a float32 result is kept only when
+/// <see cref="ScoreErrorBound"/> with <see cref="EigenvalueErrorModel"/> says the score cannot be off by more than
+/// <see cref="SingularValueEngineOptions.ScoreErrorBudget"/>; otherwise it is recomputed in float64 (Escalated).
 ///
-/// Memory (bf16 input 14336×4096, 117 MB): float32 attempt = W in float32 235 MB + G 4096² 67 MB + eigvalsh's
-/// working copy of G 67 MB ≈ 370 MB beside the input; float64 = 470 + 134 + 134 ≈ 740 MB. The float32 attempt's
-/// tensors are freed before an escalation allocates, so the peak is the float64 one (plus 235 MB of float32 for a
-/// float64 input, which is rounded to float32 first as the method prescribes).
+/// Memory beside the input, measured (VmHWM) for a bf16 14336×4096 input (117 MB): float32 attempt +443 MB
+/// (W in float32 235 MB + G 67 MB + G in float64 134 MB; W and the float32 G are freed before eigvalsh, whose working
+/// copy of G is another 134 MB); float64 +590 MB (W in float64 470 MB + G 134 MB, then eigvalsh). An escalation frees
+/// the float32 attempt first, so its peak is the float64 one. A float64 input is rounded to float32 first, as the
+/// method prescribes (+235 MB for that copy).
 ///
-/// Determinism: libtorch's CPU matmul (MKL sgemm/dgemm) and eigvalsh (LAPACK syevd) give bit-identical results for
-/// the same input on the same machine with the same thread count (torch.get_num_threads()); results may differ in
-/// the last bits when the thread count or the CPU's instruction set changes (MKL picks blocking and kernels from
-/// both; MKL_CBWR pins the kernels). The guard and the score are plain sequential C#.
+/// Determinism: the same input gives bit-identical output run to run on the same machine with the same
+/// torch.get_num_threads() (tested). The thread count changes the bits: MKL splits the GEMM and syevd work by thread,
+/// and 1 vs 2 threads changed most singular values of a 1500×3000 matrix by up to 5e-16·S[0] (far below any tolerance,
+/// but not bit-equal). Pin the thread count (and MKL_CBWR for the CPU code path) when bit-equality across machines
+/// matters. The guard and the score are sequential C#.
 /// </remarks>
 public sealed class SingularValueEngine
 {
@@ -38,6 +43,10 @@ public sealed class SingularValueEngine
         if (!(options.ScoreErrorBudget > 0) || double.IsInfinity(options.ScoreErrorBudget))
             throw new ArgumentOutOfRangeException(nameof(options), options.ScoreErrorBudget,
                 "ScoreErrorBudget must be a positive finite relative error, e.g. 1e-5.");
+        if (options.ForcePrecision is not null && options.FirstPrecision is not null)
+            throw new ArgumentException(
+                $"ForcePrecision ({options.ForcePrecision}) and FirstPrecision ({options.FirstPrecision}) cannot both be set: " +
+                "ForcePrecision disables the escalation that FirstPrecision starts.", nameof(options));
         _options = options;
     }
 
@@ -56,21 +65,63 @@ public sealed class SingularValueEngine
     public const double EigensolverErrorConstant = 1.0;
 
     /// <summary>Largest aspect ratio min/max of a shape whose first attempt is float32.</summary>
-    public const double Float32AspectRatioCutoff = 0.5;
+    public const double Float32AspectRatioCutoff = 0.4;
 
-    /// <summary>Below this many multiply-adds in the Gram product float64 costs only milliseconds, so it is used.</summary>
-    public const double Float32MinimumWork = 1 << 28;
+    /// <summary>Below this many multiply-adds (n²·k) in the Gram product float64 costs only milliseconds.</summary>
+    public const double Float32MinimumWork = 1L << 28;
 
     /// <summary>
-    /// The per-shape first attempt: float32 for clearly rectangular, large matrices (their smallest singular value is
-    /// far from 0, so squaring loses little), float64 for square-ish or small ones.
+    /// Above this many multiply-adds the guard rejected float32 at the default budget for every spectrum measured
+    /// (even pure noise), so a float32 first attempt would only add its own cost.
     /// </summary>
+    public const double Float32MaximumWork = 1L << 32;
+
+    /// <summary>
+    /// The per-shape first attempt: float32 for clearly rectangular (min/max ≤ 0.4) shapes of moderate size, float64
+    /// for square-ish, small or large ones. Same answer for a shape and its transpose.
+    /// </summary>
+    /// <remarks>
+    /// Measured on this machine (2 cores, libtorch 2.10 CPU/MKL, 2 threads; best of 2 runs; other jobs shared the
+    /// cores, so ±30%) with the Gram-precision benchmark program delivered with this change:
+    /// `dotnet run -c Release -- reps=2 4096x14336 14336x4096 4096x4096 1024x4096 2048x5632 2048x2048 576x1536 576x576 192x576 gauss planted trained`.
+    /// "F32" is the float32 Gram + float64 eigvalsh path, "pure f32" runs eigvalsh in float32 too; err = |score − ref| / ref
+    /// with ref = the float32 svdvals score (the float64 Gram score for the two largest shapes); est = the guard's
+    /// float32 estimate. Matrices: gauss (N(0,1) entries), planted (gauss + rank 16 at 20× the noise edge),
+    /// trained (gauss + 64 spikes at 10·edge·j^-0.7).
+    ///
+    /// | shape      | matrix  | pure f32 s | F32 s | F64 s | svdvals s | err pure f32 | err F32 | err F64 | est F32 |
+    /// |------------|---------|-----------:|------:|------:|----------:|-------------:|--------:|--------:|--------:|
+    /// | 4096×14336 | gauss   | 3.37 | 3.19 | 4.53 |   –  | 2.2e-6 | 1.0e-9 | ref    | 2.4e-5 |
+    /// | 4096×14336 | planted | 3.45 | 3.25 | 6.73*|   –  | 3.0e-6 | 1.6e-8 | ref    | 1.9e-2 |
+    /// | 4096×14336 | trained | 3.47 | 3.36 | 4.39 |   –  | 6.4e-7 | 4.3e-9 | ref    | 1.7e-2 |
+    /// | 14336×4096 | gauss   | 3.51 | 3.43 | 4.47 |   –  | 2.8e-6 | 8.1e-9 | ref    | 2.4e-5 |
+    /// | 14336×4096 | planted | 3.46 | 3.30 | 9.99*|   –  | 1.7e-6 | 3.5e-8 | ref    | 1.9e-2 |
+    /// | 14336×4096 | trained | 3.44 | 3.37 | 4.59 |   –  | 9.7e-7 | 5.6e-10| ref    | 1.2e-4 |
+    /// | 4096×4096  | gauss   | 1.81 | 2.35 | 2.66 | 7.13 | 2.1e-6 | 1.6e-6 | 1.6e-6 | 4.0e-5 |
+    /// | 4096×4096  | planted | 1.88 | 2.42 | 2.67 | 6.05 | 3.5e-6 | 2.5e-7 | 2.9e-7 | 1.7e-3 |
+    /// | 4096×4096  | trained | 1.90 | 2.30 | 2.58 | 5.93 | 2.8e-6 | 1.7e-7 | 2.3e-7 | 1.1e-4 |
+    /// | 2048×5632  | gauss   | 0.43 | 0.50 | 0.63 | 3.26 | 3.1e-6 | 7.0e-8 | 7.5e-8 | 1.5e-5 |
+    /// | 2048×5632  | planted | 0.42 | 0.49 | 0.62 | 3.87 | 2.0e-6 | 3.5e-7 | 4.0e-7 | 4.6e-3 |
+    /// | 2048×5632  | trained | 0.43 | 0.48 | 0.61 | 3.48 | 1.7e-6 | 1.6e-6 | 1.6e-6 | 7.6e-5 |
+    /// | 2048×2048  | gauss   | 0.23 | 0.34 | 0.36 | 0.60 | 5.8e-7 | 3.2e-7 | 3.2e-7 | 2.9e-5 |
+    /// | 2048×2048  | trained | 0.28 | 0.33 | 0.38 | 0.62 | 8.2e-7 | 4.0e-7 | 2.2e-7 | 9.0e-5 |
+    /// | 1024×4096  | gauss   | 0.09 | 0.10 | 0.14 | 0.76 | 1.8e-7 | 1.1e-6 | 1.1e-6 | 3.4e-6 |
+    /// | 1024×4096  | trained | 0.08 | 0.10 | 0.13 | 0.73 | 4.1e-7 | 3.1e-7 | 3.1e-7 | 2.1e-5 |
+    /// | 576×1536   | gauss   | 0.01 | 0.02 | 0.02 | 0.05 | 5.6e-7 | 7.3e-7 | 7.2e-7 | 7.9e-6 |
+    /// | 576×576    | gauss   | 0.01 | 0.01 | 0.02 | 0.02 | 4.7e-7 | 4.2e-7 | 3.9e-7 | 1.8e-5 |
+    /// | 192×576    | gauss   | 0.00 | 0.00 | 0.00 | 0.00 | 1.4e-7 | 3.6e-8 | 2.3e-8 | 4.9e-6 |
+    /// (* another job was running.) Reading: float32 Gram + float64 eigvalsh is as accurate as float64 in practice
+    /// (err F32 ≈ err F64: what remains is the svdvals reference's own error), but the conservative guard certifies it
+    /// at 1e-5 only for noise-like spectra of moderate size. Square shapes gain little (eigvalsh dominates) and are
+    /// rejected; at n ≥ 2048 even pure noise is rejected, spiky (trained-like) spectra at every size. Hence float32
+    /// first only where a rejection is cheap and acceptance plausible.
+    /// </remarks>
     public static GramPrecision InitialPrecisionFor(long rows, long cols)
     {
         if (rows < 0 || cols < 0) throw new ArgumentOutOfRangeException(nameof(rows), $"Shape ({rows}, {cols}) has a negative dimension.");
-        double n = Math.Min(rows, cols), k = Math.Max(rows, cols);
-        if (n * n * k < Float32MinimumWork) return GramPrecision.Float64;
-        return SpectrumScore.AspectRatio(rows, cols) <= Float32AspectRatioCutoff ? GramPrecision.Float32 : GramPrecision.Float64;
+        double n = Math.Min(rows, cols), k = Math.Max(rows, cols), work = n * n * k;
+        bool rectangular = SpectrumScore.AspectRatio(rows, cols) <= Float32AspectRatioCutoff;
+        return rectangular && work >= Float32MinimumWork && work <= Float32MaximumWork ? GramPrecision.Float32 : GramPrecision.Float64;
     }
 
     /// <summary>
@@ -87,7 +138,8 @@ public sealed class SingularValueEngine
     /// transposes) by comparing eigvalsh(float64(G32)) with eigvalsh(G64): max_i |δλ_i| / (u32·sqrt(k)·λmax) ≤ 0.12 and
     /// max_i |δλ_i| / (u32·sqrt(k)·(λ_i + mean λ)) ≤ 1.04, so both constants carry a ≥ 3.8× margin. The float32
     /// eigensolver showed max |δλ| ≤ 0.15·u32·n·λmax (why eigenvalues are always solved in float64). Measured with
-    /// /tmp calibration code kept in the report of this change: dotnet run calib gauss:2048x5632 … then numpy.
+    /// the calibration program delivered with this change (it dumps the three eigenvalue sets per matrix; a numpy
+    /// script forms the ratios).
     /// </remarks>
     public static double[] EigenvalueErrorModel(GramPrecision precision, long n, long k, ReadOnlySpan<double> eigenvaluesAscending)
     {
@@ -121,7 +173,7 @@ public sealed class SingularValueEngine
 
         long rows = matrix.shape[0], cols = matrix.shape[1];
         long n = Math.Min(rows, cols), k = Math.Max(rows, cols);
-        var first = _options.ForcePrecision ?? InitialPrecisionFor(rows, cols);
+        var first = _options.ForcePrecision ?? _options.FirstPrecision ?? InitialPrecisionFor(rows, cols);
         if (n == 0)
             return new SingularValueResult([], first, false, 0);
 

@@ -26,4 +26,11 @@ public sealed record MatrixScore(SnrScore Snr, SingularValueResult SingularValue
 /// <param name="ForcePrecision">
 /// Compute in this precision only, bypassing the per-shape policy and the escalation (for measuring and testing).
 /// </param>
-public sealed record SingularValueEngineOptions(double ScoreErrorBudget = 1e-5, GramPrecision? ForcePrecision = null);
+/// <param name="FirstPrecision">
+/// First attempt instead of <see cref="SingularValueEngine.InitialPrecisionFor"/>'s choice, guard and escalation kept.
+/// Cannot be combined with <paramref name="ForcePrecision"/>.
+/// </param>
+public sealed record SingularValueEngineOptions(
+    double ScoreErrorBudget = 1e-5,
+    GramPrecision? ForcePrecision = null,
+    GramPrecision? FirstPrecision = null);

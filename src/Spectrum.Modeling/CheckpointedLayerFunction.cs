@@ -1,0 +1,76 @@
+// Gradient checkpointing for one decoder layer as a custom autograd function: forward keeps only the layer input, backward recomputes the layer.
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Spectrum.Modeling;
+
+/// <summary>
+/// The reentrant scheme of torch.utils.checkpoint: forward runs with autograd off (so none of the layer's
+/// activations are kept) and saves the input; backward re-runs the layer with autograd on and differentiates that
+/// recomputation with <c>torch.autograd.grad</c>. The layer's trainable parameters are passed as inputs so the
+/// outer graph routes their gradients to them. Sound because the layer is deterministic (no dropout, no RNG); the
+/// parameter set must not change between forward and backward (it is captured at forward time).
+/// </summary>
+internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<CheckpointedLayerFunction>
+{
+    private const int FixedArguments = 4; // layer, hidden, cos, sin; trainable parameters follow
+
+    public override string Name => nameof(CheckpointedLayerFunction);
+
+    /// <summary>hidden is (batch, seq, hidden); cos/sin are (batch, seq, head_dim).</summary>
+    public static Tensor Run(LlamaDecoderLayer layer, Tensor hidden, Tensor cos, Tensor sin)
+    {
+        var trainable = layer.parameters().Where(parameter => parameter.requires_grad).ToArray();
+        var arguments = new object[FixedArguments + trainable.Length];
+        arguments[0] = layer;
+        arguments[1] = hidden;
+        arguments[2] = cos;
+        arguments[3] = sin;
+        trainable.CopyTo(arguments, FixedArguments);
+        return apply(arguments);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var layer = (LlamaDecoderLayer)vars[0];
+        var hidden = (Tensor)vars[1];
+        ctx.save_for_backward([hidden, (Tensor)vars[2], (Tensor)vars[3]]);
+        ctx.save_data("layer", layer);
+        ctx.save_data("parameters", vars.Skip(FixedArguments).Cast<Parameter>().ToArray());
+        ctx.save_data("inputRequiresGrad", hidden.requires_grad);
+        // TorchSharp calls forward with autograd disabled, so the layer's intermediates are freed right away.
+        using var scope = torch.NewDisposeScope();
+        return layer.call(hidden, (Tensor)vars[2], (Tensor)vars[3]).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        var layer = (LlamaDecoderLayer)ctx.get_data("layer");
+        var parameters = (Parameter[])ctx.get_data("parameters");
+        bool inputRequiresGrad = (bool)ctx.get_data("inputRequiresGrad");
+
+        using var scope = torch.NewDisposeScope();
+        using var gradMode = torch.enable_grad();
+        var input = saved[0].detach().requires_grad_(inputRequiresGrad);
+        var output = layer.call(input, saved[1], saved[2]);
+        var inputs = new List<Tensor>();
+        if (inputRequiresGrad)
+        {
+            inputs.Add(input);
+        }
+        inputs.AddRange(parameters);
+        var gradients = torch.autograd.grad([output], inputs, [gradOutput]);
+
+        // One entry per forward argument: null for the layer, cos and sin (no gradient), then the computed ones.
+        var result = new List<Tensor> { null!, inputRequiresGrad ? gradients[0] : null!, null!, null! };
+        result.AddRange(gradients.Skip(inputRequiresGrad ? 1 : 0));
+        // The autograd engine copies the returned tensors; they must outlive this scope until then.
+        foreach (var gradient in result.Where(gradient => gradient is not null))
+        {
+            gradient.MoveToOuterDisposeScope();
+        }
+        return result;
+    }
+}

@@ -1,0 +1,88 @@
+// Packs tokenized examples into fixed-length training sequences with Hugging Face-style labels.
+namespace Spectrum.Text;
+
+/// <summary>
+/// One training row of exactly the packed length. <see cref="Labels"/> are aligned with <see cref="InputIds"/>, not
+/// shifted (Labels[i] is InputIds[i] or <see cref="SequencePacker.IgnoreLabel"/>), as Hugging Face does: the loss
+/// compares the prediction at position i-1 with Labels[i], so Labels[0] never counts. Positions from
+/// <see cref="TokenCount"/> on are padding.
+/// </summary>
+public sealed record PackedSequence(int[] InputIds, int[] Labels, int TokenCount);
+
+/// <summary>The packed rows and what packing had to do to fit the examples.</summary>
+public sealed record PackedDataset(
+    IReadOnlyList<PackedSequence> Sequences,
+    int SequenceLength,
+    int ExampleCount,
+    int SplitExampleCount,
+    int PaddingTokenCount)
+{
+    public int TrainedLabelCount => Sequences.Sum(s => s.Labels.Count(label => label != SequencePacker.IgnoreLabel));
+}
+
+/// <summary>
+/// Greedy packing that drops nothing: examples are placed one after another in their given order (each already ends
+/// with EOS, which separates them); an example that does not fit in the space left starts a new row, and the row it
+/// leaves is padded. An example longer than a row starts a new row and continues over as many rows as it needs
+/// (counted in <see cref="PackedDataset.SplitExampleCount"/>), so no token is truncated. Packed examples can attend
+/// to earlier ones in the same row; the EOS between them is what tells the model a new one starts.
+/// </summary>
+public static class SequencePacker
+{
+    /// <summary>The label PyTorch's cross-entropy ignores: prompts, BOS and padding.</summary>
+    public const int IgnoreLabel = -100;
+
+    public static PackedDataset Pack(IEnumerable<TokenizedExample> examples, int sequenceLength, int padId)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 2);
+        ArgumentOutOfRangeException.ThrowIfNegative(padId);
+
+        var rows = new List<PackedSequence>();
+        var ids = new List<int>(sequenceLength);
+        var labels = new List<int>(sequenceLength);
+        int exampleCount = 0, splitCount = 0, paddingCount = 0;
+
+        void FinishRow()
+        {
+            int tokenCount = ids.Count;
+            paddingCount += sequenceLength - tokenCount;
+            while (ids.Count < sequenceLength)
+            {
+                ids.Add(padId);
+                labels.Add(IgnoreLabel);
+            }
+            rows.Add(new PackedSequence([.. ids], [.. labels], tokenCount));
+            ids.Clear();
+            labels.Clear();
+        }
+
+        foreach (TokenizedExample example in examples)
+        {
+            exampleCount++;
+            bool fitsInOneRow = example.Length <= sequenceLength;
+            if (ids.Count > 0 && (!fitsInOneRow || ids.Count + example.Length > sequenceLength))
+            {
+                FinishRow();
+            }
+            if (!fitsInOneRow)
+            {
+                splitCount++;
+            }
+            for (int i = 0; i < example.Length; i++)
+            {
+                if (ids.Count == sequenceLength)
+                {
+                    FinishRow();
+                }
+                ids.Add(example.InputIds[i]);
+                labels.Add(example.LossMask[i] ? example.InputIds[i] : IgnoreLabel);
+            }
+        }
+        if (ids.Count > 0)
+        {
+            FinishRow();
+        }
+        return new PackedDataset(rows, sequenceLength, exampleCount, splitCount, paddingCount);
+    }
+}

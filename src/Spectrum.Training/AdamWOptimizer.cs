@@ -1,0 +1,240 @@
+// AdamW over the trainable parameters only, with its state keyed by parameter name so checkpoints can store and check it.
+using Spectrum.Selection;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Spectrum.Training;
+
+/// <summary>Hugging Face Trainer's AdamW defaults, except the learning rate, which the paper sets per method.</summary>
+public sealed record AdamWOptions(
+    double LearningRate = 1e-5,
+    double Beta1 = 0.9,
+    double Beta2 = 0.999,
+    double Eps = 1e-8,
+    double WeightDecay = 0.0);
+
+/// <param name="ExpAvg">First moment, same shape and dtype as the parameter.</param>
+/// <param name="ExpAvgSq">Second moment, same shape and dtype as the parameter.</param>
+/// <param name="Step">Updates applied to this parameter (PyTorch counts per parameter, skipping steps without a gradient).</param>
+public sealed record AdamWParameterState(Tensor ExpAvg, Tensor ExpAvgSq, long Step);
+
+/// <summary>
+/// PyTorch's single-tensor AdamW (decoupled decay: <c>p *= 1 − lr·wd</c>, then the bias-corrected Adam step), written
+/// here rather than taken from TorchSharp because TorchSharp keys its state by position and saves it in its own binary
+/// format; a checkpoint needs it by name, in safetensors, with a check that names and shapes still match on resume.
+/// State exists only for the parameters given, which must all require gradients: frozen parameters cost nothing.
+/// Weight decay applies to tensors of rank ≥ 2 only (biases and norm gains are exempt, as in nanoGPT/HF).
+/// </summary>
+public sealed class AdamWOptimizer : IDisposable
+{
+    private readonly List<(string Name, Parameter Parameter, bool Decays)> _parameters;
+    private readonly Dictionary<string, MutableState> _state = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Tensor> _rowMasks = new(StringComparer.Ordinal);
+
+    /// <param name="parameters">The trainable parameters (e.g. <see cref="Trainable"/>); each must require gradients.</param>
+    /// <param name="rowRanges">From <see cref="FreezeReport.RowRanges"/>: rows outside the ranges never change.</param>
+    /// <exception cref="TrainingConfigurationException">A frozen or repeated parameter, no parameters, or invalid hyper-parameters.</exception>
+    public AdamWOptimizer(IEnumerable<(string Name, Parameter Parameter)> parameters, AdamWOptions options,
+        IReadOnlyDictionary<string, IReadOnlyList<RowRange>>? rowRanges = null)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(options);
+        ValidateOptions(options);
+        Options = options;
+        LearningRate = options.LearningRate;
+        _parameters = [];
+        foreach (var (name, parameter) in parameters)
+        {
+            if (!parameter.requires_grad)
+                throw new TrainingConfigurationException(
+                    $"Parameter \"{name}\" is frozen (requires_grad is false) but was given to the optimizer; pass only trainable " +
+                    "parameters (AdamWOptimizer.Trainable(model)) so frozen ones get no optimizer state.");
+            if (_state.ContainsKey(name))
+                throw new TrainingConfigurationException($"Parameter \"{name}\" was given to the optimizer twice; list each once.");
+            _parameters.Add((name, parameter, parameter.dim() >= 2));
+            // Detached: the optimizer outlives any dispose scope its creator happens to be in.
+            _state[name] = new MutableState(torch.zeros_like(parameter).DetachFromDisposeScope(),
+                torch.zeros_like(parameter).DetachFromDisposeScope(), 0);
+        }
+        if (_parameters.Count == 0)
+            throw new TrainingConfigurationException(
+                "The optimizer got no trainable parameter; every parameter is frozen. Unfreeze some (ParameterFreezer) before training.");
+        foreach (var (name, ranges) in rowRanges ?? new Dictionary<string, IReadOnlyList<RowRange>>())
+        {
+            var parameter = _parameters.FirstOrDefault(p => p.Name == name).Parameter
+                ?? throw new TrainingConfigurationException($"A row range is given for \"{name}\", which is not among the optimizer's trainable parameters.");
+            _rowMasks[name] = RowMask(parameter, ranges);
+        }
+    }
+
+    /// <summary>Every parameter of <paramref name="model"/> that requires gradients, with its full name.</summary>
+    public static IReadOnlyList<(string Name, Parameter Parameter)> Trainable(nn.Module model) =>
+        model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+
+    public AdamWOptions Options { get; }
+
+    /// <summary>The rate the next <see cref="Step"/> uses; the schedule sets it before each step.</summary>
+    public double LearningRate { get; set; }
+
+    /// <summary>Names of the optimized parameters, in the order given.</summary>
+    public IReadOnlyList<string> ParameterNames => _parameters.Select(p => p.Name).ToList();
+
+    public IEnumerable<Parameter> Parameters => _parameters.Select(p => p.Parameter);
+
+    public bool HasState(string parameterName) => _state.ContainsKey(parameterName);
+
+    /// <summary>The live state tensors (not copies); read them before the next step changes them.</summary>
+    public AdamWParameterState StateOf(string parameterName) =>
+        _state.TryGetValue(parameterName, out var s)
+            ? new AdamWParameterState(s.ExpAvg, s.ExpAvgSq, s.Step)
+            : throw new KeyNotFoundException($"The optimizer has no state for \"{parameterName}\"; it optimizes only: {string.Join(", ", _state.Keys.Take(5))}...");
+
+    /// <summary>Zeroes the gradient rows that a row range leaves frozen; call after backward and before clipping so the norm ignores them.</summary>
+    public void MaskFrozenRowGradients()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        foreach (var (name, parameter, _) in _parameters)
+        {
+            if (_rowMasks.TryGetValue(name, out var mask) && parameter.grad is { } grad)
+                grad.mul_(mask);
+        }
+    }
+
+    /// <summary>One AdamW update of every parameter that has a gradient; parameters without one are skipped entirely, as in PyTorch.</summary>
+    public void Step()
+    {
+        double lr = LearningRate, beta1 = Options.Beta1, beta2 = Options.Beta2;
+        using var noGrad = torch.no_grad();
+        foreach (var (name, parameter, decays) in _parameters)
+        {
+            using var scope = torch.NewDisposeScope();
+            var grad = parameter.grad;
+            if (grad is null)
+                continue;
+            var state = _state[name];
+            _rowMasks.TryGetValue(name, out var mask);
+            if (mask is not null)
+                grad = grad * mask;
+            state.Step++;
+
+            if (decays && Options.WeightDecay != 0)
+            {
+                // Masked rows are multiplied by exactly 1.0, so they stay bit-identical.
+                if (mask is null)
+                    parameter.mul_(1 - lr * Options.WeightDecay);
+                else
+                    parameter.mul_(mask * (-lr * Options.WeightDecay) + 1.0);
+            }
+            state.ExpAvg.mul_(beta1).add_(grad, alpha: 1 - beta1);
+            state.ExpAvgSq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
+            double biasCorrection1 = 1 - Math.Pow(beta1, state.Step);
+            double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, state.Step));
+            var denominator = (state.ExpAvgSq.sqrt() / biasCorrection2Sqrt).add_(Options.Eps);
+            // Masked rows have zero moments, so their update is exactly (−)0.
+            parameter.addcdiv_(state.ExpAvg, denominator, value: -lr / biasCorrection1);
+        }
+    }
+
+    /// <summary>Drops every gradient (set to none, as PyTorch and HF do), so an unused parameter skips the next step.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var (_, parameter, _) in _parameters)
+            parameter.grad = null;
+    }
+
+    /// <summary>
+    /// Replaces the state with <paramref name="state"/> (copied), which must cover exactly the optimized parameters with
+    /// matching shapes and dtypes.
+    /// </summary>
+    /// <exception cref="TrainingConfigurationException">Names, shapes or dtypes differ.</exception>
+    public void LoadState(IReadOnlyDictionary<string, AdamWParameterState> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var missing = _state.Keys.Where(k => !state.ContainsKey(k)).ToList();
+        var extra = state.Keys.Where(k => !_state.ContainsKey(k)).ToList();
+        if (missing.Count > 0 || extra.Count > 0)
+            throw new TrainingConfigurationException(
+                "The saved optimizer state is for different parameters than are trainable now" +
+                (missing.Count > 0 ? $"; missing: {string.Join(", ", missing.Take(5))}" : "") +
+                (extra.Count > 0 ? $"; not trainable now: {string.Join(", ", extra.Take(5))}" : "") +
+                ". Resume with the same freezing (same unfrozen_parameters or LoRA targets) as the run that saved it.");
+        foreach (var (name, target) in _state)
+        {
+            var source = state[name];
+            RequireSameLayout(name, "exp_avg", target.ExpAvg, source.ExpAvg);
+            RequireSameLayout(name, "exp_avg_sq", target.ExpAvgSq, source.ExpAvgSq);
+            if (source.Step < 0)
+                throw new TrainingConfigurationException($"The saved optimizer step of \"{name}\" is {source.Step}; expected at least 0.");
+        }
+        using var noGrad = torch.no_grad();
+        foreach (var (name, target) in _state)
+        {
+            target.ExpAvg.copy_(state[name].ExpAvg);
+            target.ExpAvgSq.copy_(state[name].ExpAvgSq);
+            target.Step = state[name].Step;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _state.Values)
+        {
+            s.ExpAvg.Dispose();
+            s.ExpAvgSq.Dispose();
+        }
+        foreach (var mask in _rowMasks.Values)
+            mask.Dispose();
+        _state.Clear();
+        _rowMasks.Clear();
+    }
+
+    private static void RequireSameLayout(string name, string what, Tensor expected, Tensor found)
+    {
+        if (!expected.shape.SequenceEqual(found.shape) || expected.dtype != found.dtype)
+            throw new TrainingConfigurationException(
+                $"The saved {what} of \"{name}\" is {found.dtype} [{string.Join(", ", found.shape)}]; the parameter is " +
+                $"{expected.dtype} [{string.Join(", ", expected.shape)}]. Resume with the same model and dtype.");
+    }
+
+    /// <summary>(rows, 1, …, 1) with 1 on the unfrozen rows, broadcasting over the parameter.</summary>
+    private static Tensor RowMask(Parameter parameter, IReadOnlyList<RowRange> ranges)
+    {
+        long rows = parameter.shape[0];
+        var mask = torch.zeros(rows, dtype: parameter.dtype, device: parameter.device);
+        foreach (var range in ranges)
+        {
+            long end = Math.Min(range.End ?? rows, rows);
+            if (end > range.Start)
+                mask.narrow(0, range.Start, end - range.Start).fill_(1);
+        }
+        var shape = new long[parameter.dim()];
+        Array.Fill(shape, 1L);
+        shape[0] = rows;
+        return mask.reshape(shape).DetachFromDisposeScope();
+    }
+
+    /// <exception cref="TrainingConfigurationException">A hyper-parameter AdamW cannot use.</exception>
+    internal static void ValidateOptions(AdamWOptions o)
+    {
+        if (!(o.LearningRate >= 0) || double.IsInfinity(o.LearningRate))
+            throw new TrainingConfigurationException($"LearningRate is {o.LearningRate}; expected a finite value ≥ 0.");
+        if (!(o.Beta1 is >= 0 and < 1) || !(o.Beta2 is >= 0 and < 1))
+            throw new TrainingConfigurationException($"Beta1 is {o.Beta1} and Beta2 is {o.Beta2}; both must lie in [0, 1).");
+        if (!(o.Eps > 0))
+            throw new TrainingConfigurationException($"Eps is {o.Eps}; expected a value > 0 (it keeps the Adam denominator away from zero).");
+        if (!(o.WeightDecay >= 0) || double.IsInfinity(o.WeightDecay))
+            throw new TrainingConfigurationException($"WeightDecay is {o.WeightDecay}; expected a finite value ≥ 0.");
+        if (o.LearningRate * o.WeightDecay > 1)
+            throw new TrainingConfigurationException(
+                $"LearningRate ({o.LearningRate}) × WeightDecay ({o.WeightDecay}) exceeds 1, so decoupled decay would flip the weights' sign. Lower one of them.");
+    }
+
+    private sealed class MutableState(Tensor expAvg, Tensor expAvgSq, long step)
+    {
+        public Tensor ExpAvg { get; } = expAvg;
+        public Tensor ExpAvgSq { get; } = expAvgSq;
+        public long Step { get; set; } = step;
+    }
+}

@@ -1,0 +1,47 @@
+// Next-token cross-entropy as HF computes it: labels aligned with inputs, shifted inside the loss, −100 ignored.
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Spectrum.Training;
+
+public static class CausalLmLoss
+{
+    public const long IgnoreIndex = -100;
+
+    /// <summary>
+    /// Σ over positions t &lt; seq−1 with label[t+1] ≠ −100 of −log softmax(logits[t])[label[t+1]], in float32.
+    /// Summing (not averaging) lets gradient accumulation divide by the target count of the whole optimizer step,
+    /// as HF does with <c>num_items_in_batch</c>, so k micro-batches equal one batch k times larger.
+    /// </summary>
+    /// <param name="logits">(batch, seq, vocab).</param>
+    /// <param name="labels">(batch, seq) int64.</param>
+    public static Tensor SumOverTargets(Tensor logits, Tensor labels)
+    {
+        RequireShapes(logits, labels);
+        using var scope = torch.NewDisposeScope();
+        long batch = logits.shape[0], seq = logits.shape[1], vocab = logits.shape[2];
+        var predictions = logits.narrow(1, 0, seq - 1).to_type(ScalarType.Float32).reshape(batch * (seq - 1), vocab);  // (b·(s−1), v)
+        var targets = labels.narrow(1, 1, seq - 1).reshape(batch * (seq - 1));                                           // (b·(s−1))
+        var loss = nn.functional.cross_entropy(predictions, targets, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Positions that contribute to the loss: labels[:, 1:] ≠ −100.</summary>
+    public static long CountTargets(Tensor labels)
+    {
+        if (labels.dim() != 2)
+            throw new ArgumentException($"Labels must be (batch, seq); got [{string.Join(", ", labels.shape)}].", nameof(labels));
+        using var scope = torch.NewDisposeScope();
+        return labels.narrow(1, 1, labels.shape[1] - 1).ne(IgnoreIndex).sum().item<long>();
+    }
+
+    private static void RequireShapes(Tensor logits, Tensor labels)
+    {
+        if (logits.dim() != 3 || labels.dim() != 2 || logits.shape[0] != labels.shape[0] || logits.shape[1] != labels.shape[1] || logits.shape[1] < 1)
+            throw new ArgumentException(
+                $"Expected logits (batch, seq, vocab) and labels (batch, seq) with the same batch and seq ≥ 1; got logits " +
+                $"[{string.Join(", ", logits.shape)}] and labels [{string.Join(", ", labels.shape)}].");
+        if (labels.dtype != ScalarType.Int64)
+            throw new ArgumentException($"Labels must be int64 token ids; got {labels.dtype}.", nameof(labels));
+    }
+}

@@ -1,0 +1,55 @@
+// A frozen linear layer whose weight lives as NF4 codes and is dequantised only for the duration of each forward.
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Spectrum.Training;
+
+/// <summary>
+/// <c>y = x·Wᵀ + b</c> with W (out, in) rebuilt from <see cref="Nf4Tensor"/> on every call in the input's dtype
+/// (QLoRA's compute dtype) and dropped afterwards, so only the 4-bit codes and scales stay resident. Buffers:
+/// <c>weight_packed</c>, <c>weight_absmax</c> (or <c>weight_absmax_quantized</c>, <c>_scales</c>, <c>_offset</c>);
+/// parameter <c>bias</c> (out), frozen. Gradients flow to the input, never to the codes.
+/// </summary>
+public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter? bias;
+
+    /// <summary>Quantises <paramref name="source"/>'s weight; the source is left as it was (dispose it to free the dense weight).</summary>
+    public Nf4Linear(Linear source, bool doubleQuantize = false) : base(nameof(Nf4Linear))
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        InFeatures = source.in_features;
+        OutFeatures = source.out_features;
+        Weight = Nf4Tensor.Quantize(source.weight!, doubleQuantize);
+        foreach (var (suffix, tensor) in Weight.Buffers())
+            register_buffer("weight_" + suffix, tensor);
+        if (source.bias is { } sourceBias)
+        {
+            bias = new Parameter(sourceBias.detach().clone().DetachFromDisposeScope(), requires_grad: false);
+            register_parameter("bias", bias);
+        }
+    }
+
+    public long InFeatures { get; }
+    public long OutFeatures { get; }
+    public Nf4Tensor Weight { get; }
+
+    /// <summary>The frozen bias, or null.</summary>
+    public Tensor? Bias => bias;
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        var weight = Weight.Dequantize(input.dtype);                            // (out, in), temporary
+        var output = nn.functional.linear(input, weight, bias?.to_type(input.dtype));  // (..., out)
+        return output.MoveToOuterDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            Weight.Dispose();
+        base.Dispose(disposing);
+    }
+}

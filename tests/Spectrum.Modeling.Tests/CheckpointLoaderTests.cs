@@ -1,0 +1,178 @@
+// Strict loading: every kind of mismatch is reported together before any weight is copied; tied heads are checked; dtypes convert.
+using Spectrum.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Spectrum.Modeling.Tests;
+
+public sealed class CheckpointLoaderTests
+{
+    private static readonly LlamaConfig Config = LlamaConfig.Tiny(hiddenSize: 32, intermediateSize: 48, vocabSize: 40);
+
+    /// <summary>The model's own tensors as F32 write requests, for building (possibly broken) checkpoints.</summary>
+    private static List<TensorToWrite> TensorsOf(LlamaForCausalLM model) =>
+        model.named_parameters()
+            .Select(pair => TensorToWrite.FromFloat32(pair.name, SafetensorsDType.F32, pair.parameter.shape,
+                Tensors.Floats(pair.parameter)))
+            .ToList();
+
+    private static TensorToWrite Zeros(string name, SafetensorsDType dtype, params long[] shape) =>
+        TensorToWrite.FromBytes(name, dtype, shape,
+            new byte[shape.Aggregate(1L, (a, b) => a * b) * SafetensorsDTypes.BitsPerElement(dtype) / 8]);
+
+    private static void Write(string folder, LlamaConfig config, IReadOnlyList<TensorToWrite> tensors, long maxShardBytes = long.MaxValue) =>
+        ShardedCheckpointWriter.Write(folder, tensors, maxShardBytes, config.ToConfigJson("float32"));
+
+    [Fact]
+    public void Every_kind_of_mismatch_is_listed_in_one_error_and_nothing_is_copied()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(1));
+        var tensors = TensorsOf(source)
+            .Where(t => t.Name != "model.layers.1.mlp.up_proj.weight" && t.Name != "lm_head.weight")
+            .Select(t => t.Name switch
+            {
+                "model.norm.weight" => Zeros(t.Name, SafetensorsDType.F32, 33),
+                "model.layers.0.input_layernorm.weight" => Zeros(t.Name, SafetensorsDType.I32, 32),
+                _ => t,
+            })
+            .Append(Zeros("model.layers.0.self_attn.q_norm.weight", SafetensorsDType.F32, 8))
+            .ToList();
+        Write(folder.Path, Config, tensors, maxShardBytes: 20_000);
+
+        using var target = new LlamaForCausalLM(Config, generator: new Generator(2));
+        var before = target.named_parameters().ToDictionary(p => p.name, p => Tensors.Bytes(p.parameter));
+        using var checkpoint = Checkpoint.Open(folder.Path);
+        var error = Assert.Throws<ModelLoadException>(() => CheckpointLoader.Load(target, checkpoint));
+
+        Assert.Equal(["model.layers.1.mlp.up_proj.weight", "lm_head.weight"], error.Missing.Select(p => p.Name));
+        Assert.Equal([48L, 32], error.Missing[0].ExpectedShape);
+        Assert.Equal(["model.layers.0.self_attn.q_norm.weight"], error.Unexpected.Select(p => p.Name));
+        var misshaped = Assert.Single(error.Misshaped);
+        Assert.Equal("model.norm.weight", misshaped.Name);
+        Assert.Equal([32L], misshaped.ExpectedShape!);
+        Assert.Equal([33L], misshaped.FoundShape!);
+        Assert.EndsWith(".safetensors", misshaped.FilePath);
+        var wrongType = Assert.Single(error.WrongDType);
+        Assert.Equal(("model.layers.0.input_layernorm.weight", SafetensorsDType.I32), (wrongType.Name, wrongType.FoundDType));
+        Assert.Empty(error.Conflicting);
+
+        Assert.Contains("model.norm.weight: expected [32], found [33] in", error.Message);
+        Assert.Contains("model.layers.1.mlp.up_proj.weight: expected shape [48, 32]", error.Message);
+        Assert.Contains("model.layers.0.input_layernorm.weight: I32", error.Message);
+        Assert.Contains("model.layers.0.self_attn.q_norm.weight [8] in", error.Message);
+        Assert.Contains("What to do", error.Message);
+        foreach (var (name, parameter) in target.named_parameters())
+        {
+            Assert.True(before[name].AsSpan().SequenceEqual(Tensors.Bytes(parameter)), $"{name} changed by a failed load");
+        }
+    }
+
+    [Fact]
+    public void FromPretrained_reports_a_missing_head_of_an_untied_model()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(1));
+        Write(folder.Path, Config, TensorsOf(source).Where(t => t.Name != "lm_head.weight").ToList());
+        var error = Assert.Throws<ModelLoadException>(() => LlamaForCausalLM.FromPretrained(folder.Path));
+        Assert.Equal("lm_head.weight", Assert.Single(error.Missing).Name);
+        Assert.Empty(error.Unexpected);
+    }
+
+    [Fact]
+    public void A_tied_model_accepts_a_stored_head_equal_to_the_embedding()
+    {
+        using var folder = new TemporaryFolder();
+        var tied = Config with { TieWordEmbeddings = true };
+        using var source = new LlamaForCausalLM(tied, generator: new Generator(3));
+        var tensors = TensorsOf(source);
+        var embedding = Tensors.Floats(source.Model.EmbedTokens.Weight);
+        tensors.Add(TensorToWrite.FromFloat32("lm_head.weight", SafetensorsDType.F32, [40, 32], embedding));
+        Write(folder.Path, tied, tensors);
+
+        using var loaded = LlamaForCausalLM.FromPretrained(folder.Path);
+        Assert.Null(loaded.LmHead);
+        Assert.Equal(embedding, Tensors.Floats(loaded.Model.EmbedTokens.Weight));
+    }
+
+    [Fact]
+    public void A_tied_model_refuses_a_stored_head_that_differs_from_the_embedding()
+    {
+        using var folder = new TemporaryFolder();
+        var tied = Config with { TieWordEmbeddings = true };
+        using var source = new LlamaForCausalLM(tied, generator: new Generator(3));
+        var tensors = TensorsOf(source);
+        var head = Tensors.Floats(source.Model.EmbedTokens.Weight);
+        head[17] += 1;
+        tensors.Add(TensorToWrite.FromFloat32("lm_head.weight", SafetensorsDType.F32, [40, 32], head));
+        Write(folder.Path, tied, tensors);
+
+        var error = Assert.Throws<ModelLoadException>(() => LlamaForCausalLM.FromPretrained(folder.Path));
+        var conflict = Assert.Single(error.Conflicting);
+        Assert.Equal("lm_head.weight", conflict.Name);
+        Assert.Contains("tie_word_embeddings", error.Message);
+    }
+
+    [Theory]
+    [InlineData(SafetensorsDType.BF16, ScalarType.Float32)]
+    [InlineData(SafetensorsDType.F16, ScalarType.Float32)]
+    [InlineData(SafetensorsDType.F32, ScalarType.BFloat16)]
+    [InlineData(SafetensorsDType.BF16, ScalarType.BFloat16)]
+    public void Stored_dtypes_convert_to_the_model_dtype_as_torch_converts_them(SafetensorsDType stored, ScalarType modelType)
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(4));
+        var tensors = source.named_parameters()
+            .Select(pair => TensorToWrite.FromFloat32(pair.name, stored, pair.parameter.shape, Tensors.Floats(pair.parameter)))
+            .ToList();
+        Write(folder.Path, Config, tensors);
+
+        using var loaded = LlamaForCausalLM.FromPretrained(folder.Path, modelType);
+        var storedType = stored switch { SafetensorsDType.BF16 => ScalarType.BFloat16, SafetensorsDType.F16 => ScalarType.Float16, _ => ScalarType.Float32 };
+        var loadedParameters = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, parameter) in source.named_parameters())
+        {
+            using var scope = torch.NewDisposeScope();
+            var expected = parameter.to(storedType).to(modelType);
+            Assert.Equal(modelType, loadedParameters[name].dtype);
+            Assert.True(Tensors.Bytes(expected).AsSpan().SequenceEqual(Tensors.Bytes(loadedParameters[name])), name);
+        }
+    }
+
+    [Fact]
+    public void Derived_rotary_buffers_of_old_exports_are_skipped()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(5));
+        var tensors = TensorsOf(source);
+        tensors.Add(Zeros("model.layers.0.self_attn.rotary_emb.inv_freq", SafetensorsDType.F32, 4));
+        Write(folder.Path, Config, tensors);
+        using var loaded = LlamaForCausalLM.FromPretrained(folder.Path);
+        Assert.Equal(Tensors.Floats(source.Model.Norm.Weight), Tensors.Floats(loaded.Model.Norm.Weight));
+    }
+
+    [Fact]
+    public void Loading_after_a_projection_was_replaced_says_to_load_first()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(6));
+        Write(folder.Path, Config, TensorsOf(source));
+        using var target = new LlamaForCausalLM(Config);
+        target.ReplaceModule("model.layers.0.mlp.up_proj", new ScaledLinear(target.Projections().First(p => p.Name == "model.layers.0.mlp.up_proj").Module, 2));
+        using var checkpoint = Checkpoint.Open(folder.Path);
+        var error = Assert.Throws<InvalidOperationException>(() => CheckpointLoader.Load(target, checkpoint));
+        Assert.Contains("model.layers.0.mlp.up_proj.weight", error.Message);
+        Assert.Contains("Load the base checkpoint first", error.Message);
+    }
+
+    [Fact]
+    public void A_folder_without_config_json_is_refused_with_advice()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(7));
+        ShardedCheckpointWriter.Write(folder.Path, TensorsOf(source), long.MaxValue);
+        var error = Assert.Throws<CheckpointException>(() => LlamaForCausalLM.FromPretrained(folder.Path));
+        Assert.Equal(CheckpointError.ConfigMissing, error.Error);
+        Assert.Contains("config.json", error.Message);
+    }
+}
