@@ -18,6 +18,11 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
 
     public override string Name => nameof(CheckpointedLayerFunction);
 
+    /// <summary>How many layer recomputations backward has run in this process; lets tests see checkpointing engage.</summary>
+    internal static long Recomputations => Interlocked.Read(ref s_recomputations);
+
+    private static long s_recomputations;
+
     /// <summary>hidden is (batch, seq, hidden); cos/sin are (batch, seq, head_dim).</summary>
     public static Tensor Run(LlamaDecoderLayer layer, Tensor hidden, Tensor cos, Tensor sin)
     {
@@ -51,6 +56,7 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         var parameters = (Parameter[])ctx.get_data("parameters");
         bool inputRequiresGrad = (bool)ctx.get_data("inputRequiresGrad");
 
+        Interlocked.Increment(ref s_recomputations);
         using var scope = torch.NewDisposeScope();
         using var gradMode = torch.enable_grad();
         var input = saved[0].detach().requires_grad_(inputRequiresGrad);

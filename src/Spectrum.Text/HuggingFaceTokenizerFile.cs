@@ -251,7 +251,7 @@ internal sealed class HuggingFaceTokenizerFile
         catch (ArgumentException e)
         {
             throw new DataFormatException(Path, null, field, "a regular expression .NET can compile",
-                $"{JsonSerializer.Serialize(pattern)} ({e.Message})", WhatToDo, e);
+                $"{JsonFields.Quote(pattern)} ({e.Message})", WhatToDo, e);
         }
     }
 

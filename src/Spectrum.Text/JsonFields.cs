@@ -89,7 +89,7 @@ internal readonly struct JsonFields(string filePath, int? lineNumber, string wha
         string Shorten(string text) => text.Length <= MaxShown ? text : text[..MaxShown] + "…";
         return value.ValueKind switch
         {
-            JsonValueKind.String => $"the string {Shorten(JsonSerializer.Serialize(value.GetString()))}",
+            JsonValueKind.String => $"the string {Shorten(Quote(value.GetString()!))}",
             JsonValueKind.Number => $"the number {Shorten(value.GetRawText())}",
             JsonValueKind.True or JsonValueKind.False => $"the boolean {value.GetRawText()}",
             JsonValueKind.Null => "null",
@@ -99,6 +99,12 @@ internal readonly struct JsonFields(string filePath, int? lineNumber, string wha
             _ => value.ValueKind.ToString(),
         };
     }
+
+    /// <summary>JSON string syntax (quotes, escaped control characters) with every other character as written.</summary>
+    public static string Quote(string text) => JsonSerializer.Serialize(text, ReadableStrings);
+
+    private static readonly JsonSerializerOptions ReadableStrings =
+        new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Parses a whole JSON file, turning syntax errors into a DataFormatException at the parser's line.</summary>
     public static JsonDocument ParseFile(string path, string whatToDo)

@@ -67,8 +67,21 @@ internal sealed class SentencePieceModel : ITokenModel
         return new SentencePieceModel(tokenizer);
     }
 
-    public void Encode(string text, List<int> ids) =>
-        ids.AddRange(_tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false));
+    public void Encode(string text, List<int> ids)
+    {
+        // SentencePiece emits one <unk> for a run of unknown characters; Microsoft.ML.Tokenizers emits one per
+        // character, so runs are folded here to give SentencePiece's ids (a no-op with byte fallback, which has no <unk>).
+        int unknown = _tokenizer.UnknownId;
+        bool previousWasUnknown = false;
+        foreach (int id in _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false))
+        {
+            if (id != unknown || !previousWasUnknown)
+            {
+                ids.Add(id);
+            }
+            previousWasUnknown = id == unknown;
+        }
+    }
 
     public string Decode(IReadOnlyList<int> ids) => _tokenizer.Decode(ids) ?? "";
 

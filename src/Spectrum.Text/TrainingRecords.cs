@@ -25,27 +25,17 @@ public static class TrainingRecords
                 "Check the path.");
         }
         var records = new List<TrainingRecord>();
-        // Invalid UTF-8 must stop loading: decoding it to U+FFFD would train on replacement characters.
-        using var reader = new StreamReader(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true),
-            detectEncodingFromByteOrderMarks: true);
-        int lineNumber = 0;
-        while (true)
+        int lineCount = 0;
+        foreach ((int lineNumber, byte[] bytes) in ReadLines(path))
         {
-            string? line;
-            try
+            lineCount = lineNumber;
+            // Invalid UTF-8 must stop loading: decoding it to U+FFFD would train on replacement characters.
+            if (!System.Text.Unicode.Utf8.IsValid(bytes))
             {
-                line = reader.ReadLine();
+                throw new DataFormatException(path, lineNumber, null, "UTF-8 text", "bytes that are not UTF-8",
+                    "Re-save the file as UTF-8.");
             }
-            catch (DecoderFallbackException e)
-            {
-                throw new DataFormatException(path, lineNumber + 1, null, "UTF-8 text", "bytes that are not UTF-8",
-                    "Re-save the file as UTF-8.", e);
-            }
-            if (line is null)
-            {
-                break;
-            }
-            lineNumber++;
+            string line = Encoding.UTF8.GetString(bytes);
             if (!string.IsNullOrWhiteSpace(line))
             {
                 records.Add(ParseLine(line, path, lineNumber));
@@ -53,10 +43,55 @@ public static class TrainingRecords
         }
         if (records.Count == 0)
         {
-            throw new DataFormatException(path, null, null, "at least one record", lineNumber == 0 ? "an empty file" : "only blank lines",
+            throw new DataFormatException(path, null, null, "at least one record", lineCount == 0 ? "an empty file" : "only blank lines",
                 "Point at the file that holds the training data.");
         }
         return records;
+    }
+
+    /// <summary>
+    /// Lines as bytes, split at '\n' only (a raw newline cannot occur inside a JSON string), with a trailing '\r' and a
+    /// leading UTF-8 byte-order mark removed; decoding per line lets an encoding error name its own line.
+    /// </summary>
+    private static IEnumerable<(int LineNumber, byte[] Bytes)> ReadLines(string path)
+    {
+        using FileStream stream = File.OpenRead(path);
+        var pending = new MemoryStream();
+        byte[] buffer = new byte[1 << 16];
+        int lineNumber = 0;
+        int read;
+        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            int start = 0;
+            int newline;
+            while ((newline = Array.IndexOf(buffer, (byte)'\n', start, read - start)) >= 0)
+            {
+                pending.Write(buffer, start, newline - start);
+                yield return (++lineNumber, TakeLine(pending, lineNumber));
+                start = newline + 1;
+            }
+            pending.Write(buffer, start, read - start);
+        }
+        if (pending.Length > 0)
+        {
+            yield return (++lineNumber, TakeLine(pending, lineNumber));
+        }
+    }
+
+    private static byte[] TakeLine(MemoryStream pending, int lineNumber)
+    {
+        ReadOnlySpan<byte> line = pending.GetBuffer().AsSpan(0, (int)pending.Length);
+        if (lineNumber == 1 && line.StartsWith("\uFEFF"u8))
+        {
+            line = line[3..];
+        }
+        if (line.EndsWith("\r"u8))
+        {
+            line = line[..^1];
+        }
+        byte[] bytes = line.ToArray();
+        pending.SetLength(0);
+        return bytes;
     }
 
     /// <summary>Parses one record; exposed for callers that stream lines from elsewhere.</summary>

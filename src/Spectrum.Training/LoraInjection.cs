@@ -31,7 +31,10 @@ public static class LoraInjection
             throw new TrainingConfigurationException(
                 "doubleQuantize is set but quantizeBase is not: double quantisation compresses NF4 scales, which exist only with an NF4 base. Set both or neither.");
 
-        var linears = model.named_modules().Where(m => m.module is Linear).Select(m => (m.name, Linear: (Linear)m.module)).ToList();
+        // Parameter order (depth-first, like PyTorch's named_modules); TorchSharp's named_modules lists breadth-first.
+        var order = model.named_parameters().Select((p, i) => (p.name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal);
+        var linears = model.named_modules().Where(m => m.module is Linear).Select(m => (m.name, Linear: (Linear)m.module))
+            .OrderBy(m => order.GetValueOrDefault(m.name + ".weight", int.MaxValue)).ToList();
         var targets = linears.Where(m => IsTarget(m.name, options.TargetModules)).ToList();
         if (targets.Count == 0)
             throw new TrainingConfigurationException(

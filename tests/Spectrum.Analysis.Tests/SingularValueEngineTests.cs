@@ -23,6 +23,8 @@ public class SingularValueEngineTests
     [InlineData(90, 40)]
     [InlineData(64, 64)]
     [InlineData(3, 200)]
+    [InlineData(530, 700)] // two Gram blocks (512 + 18 rows): the blocked lower-triangle product
+    [InlineData(700, 530)]
     public void Float64MatchesSvdvals(int rows, int cols)
     {
         using var scope = NewDisposeScope();
@@ -204,6 +206,21 @@ public class SingularValueEngineTests
             Assert.All(result.SingularValues.Descending, s => Assert.True(double.IsNaN(s)));
             Assert.True(double.IsNaN(result.Snr.Score));
         }
+    }
+
+    [Theory]
+    [InlineData(4096, 14336, GramPrecision.Float64)] // MLP: float32 would be rejected by the guard at 1e-5 (measured)
+    [InlineData(4096, 4096, GramPrecision.Float64)]  // square: eigvalsh dominates, float32 gains little
+    [InlineData(1024, 4096, GramPrecision.Float32)]  // GQA k/v: rectangular, moderate
+    [InlineData(4096, 1024, GramPrecision.Float32)]
+    [InlineData(576, 1536, GramPrecision.Float32)]
+    [InlineData(576, 576, GramPrecision.Float64)]
+    [InlineData(192, 576, GramPrecision.Float64)]    // float64 costs milliseconds
+    [InlineData(0, 10, GramPrecision.Float64)]
+    public void PerShapePolicy(long rows, long cols, GramPrecision expected)
+    {
+        Assert.Equal(expected, SingularValueEngine.InitialPrecisionFor(rows, cols));
+        Assert.Equal(expected, SingularValueEngine.InitialPrecisionFor(cols, rows));
     }
 
     [Fact]

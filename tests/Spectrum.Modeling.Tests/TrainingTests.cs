@@ -73,6 +73,7 @@ public sealed class TrainingTests
             }
         }
         float plainLoss, checkpointedLoss;
+        long recomputationsBefore = CheckpointedLayerFunction.Recomputations;
         using (var scope = torch.NewDisposeScope())
         {
             var ids = Tensors.RandomIds(2, 8, Config.VocabSize, seed: 6);
@@ -83,6 +84,8 @@ public sealed class TrainingTests
             loss2.backward();
             checkpointedLoss = loss2.item<float>();
         }
+        // Every layer with something to differentiate was recomputed (other tests may add to the global count).
+        Assert.True(CheckpointedLayerFunction.Recomputations - recomputationsBefore >= (freezeEmbeddingsAndFirstLayer ? 2 : 3));
 
         Assert.Equal(plainLoss, checkpointedLoss);
         var checkpointedParameters = checkpointed.named_parameters().ToDictionary(p => p.name, p => p.parameter);

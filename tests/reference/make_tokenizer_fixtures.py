@@ -411,6 +411,11 @@ def compare_folders(regenerated, committed):
                           min(len(fresh_bytes), len(kept_bytes)))
                 problems.append(f"{relative}: differs from the committed file at byte {at} "
                                 f"(regenerated {len(fresh_bytes)} bytes, committed {len(kept_bytes)})")
+    for root, _, files in os.walk(committed):
+        for name in sorted(files):
+            relative = os.path.relpath(os.path.join(root, name), committed)
+            if not os.path.exists(os.path.join(regenerated, relative)):
+                problems.append(f"{relative}: committed but no longer generated")
     return problems
 
 

@@ -1,0 +1,99 @@
+// Measures one full fine-tuning step (forward, backward, AdamW) at the SmolLM-135M shape; a measurement to report, not a test (no timing asserts), skipped by default.
+using System.Diagnostics;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Spectrum.Modeling.Tests;
+
+/// <summary>Runs only when SPECTRUM_RUN_BENCHMARKS=1, so the unit suite stays fast and free of machine-dependent timing.</summary>
+public sealed class BenchmarkFactAttribute : FactAttribute
+{
+    public const string Variable = "SPECTRUM_RUN_BENCHMARKS";
+
+    public BenchmarkFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable(Variable) != "1")
+        {
+            Skip = $"Benchmark; set {Variable}=1 to run it.";
+        }
+    }
+}
+
+[Trait("Category", "Benchmark")]
+public sealed class FullFineTuneStepBenchmark(ITestOutputHelper output)
+{
+    private const long Batch = 1, Sequence = 256;
+    private const int WarmupSteps = 1, MeasuredSteps = 3;
+
+    [BenchmarkFact]
+    public void SmolLM135M_float32_step_time_and_peak_memory()
+    {
+        Measure(gradientCheckpointing: false);
+        Measure(gradientCheckpointing: true);
+    }
+
+    private void Measure(bool gradientCheckpointing)
+    {
+        ResetPeakResidentMemory();
+        var config = LlamaConfig.SmolLM135M;
+        using var model = new LlamaForCausalLM(config, ScalarType.Float32, generator: new Generator(1))
+        {
+            GradientCheckpointing = gradientCheckpointing,
+        };
+        using var optimizer = torch.optim.AdamW(model.parameters(), lr: 1e-5);
+        var ids = Tensors.RandomIds(Batch, Sequence, config.VocabSize, seed: 2);
+        var forward = new List<double>();
+        var backward = new List<double>();
+        var step = new List<double>();
+        var total = new List<double>();
+        for (int i = 0; i < WarmupSteps + MeasuredSteps; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            optimizer.zero_grad();
+            var loss = Tensors.NextTokenLoss(model.forward(ids), ids);
+            double afterForward = clock.Elapsed.TotalSeconds;
+            loss.backward();
+            double afterBackward = clock.Elapsed.TotalSeconds;
+            optimizer.step();
+            double afterStep = clock.Elapsed.TotalSeconds;
+            if (i >= WarmupSteps)
+            {
+                forward.Add(afterForward);
+                backward.Add(afterBackward - afterForward);
+                step.Add(afterStep - afterBackward);
+                total.Add(afterStep);
+            }
+            output.WriteLine($"  step {i}{(i < WarmupSteps ? " (warm-up)" : "")}: loss {loss.item<float>():F4}, {afterStep:F2} s");
+        }
+        output.WriteLine(
+            $"SmolLM-135M ({config.ParameterCount:N0} parameters), float32, batch {Batch} × {Sequence} tokens, AdamW, " +
+            $"gradient checkpointing {(gradientCheckpointing ? "on" : "off")}, {torch.get_num_threads()} torch threads: " +
+            $"step {total.Average():F2} s (min {total.Min():F2}) = forward {forward.Average():F2} + backward " +
+            $"{backward.Average():F2} + AdamW {step.Average():F2}; peak RSS {PeakResidentMegabytes():N0} MB");
+    }
+
+    /// <summary>Linux: writing 5 to clear_refs resets VmHWM, so each configuration reports its own peak.</summary>
+    private static void ResetPeakResidentMemory()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+        }
+        catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
+        {
+            // Not Linux or not permitted: the reported peak then covers the whole process so far.
+        }
+    }
+
+    private static double PeakResidentMegabytes()
+    {
+        string? line = File.Exists("/proc/self/status")
+            ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
+            : null;
+        return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+    }
+}

@@ -1,0 +1,124 @@
+// AdamW: agreement with TorchSharp's own AdamW, state only for trainable parameters, row masks, state loading.
+using Spectrum.Selection;
+using Spectrum.Training.Tests.TestSupport;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Spectrum.Training.Tests;
+
+public sealed class AdamWOptimizerTests
+{
+    [Fact]
+    public void MatchesTorchSharpsAdamWWithDecayOnMatricesOnly()
+    {
+        torch.random.manual_seed(11);
+        var ours = new[] { new Parameter(torch.randn(4, 3)), new Parameter(torch.randn(4)) };
+        var theirs = ours.Select(p => new Parameter(p.detach().clone())).ToArray();
+        var options = new AdamWOptions(LearningRate: 0.01, Beta1: 0.8, Beta2: 0.95, Eps: 1e-6, WeightDecay: 0.1);
+        using var optimizer = new AdamWOptimizer([("w", ours[0]), ("b", ours[1])], options);
+        // The reference gets the same decay split as two parameter groups.
+        using var reference = torch.optim.AdamW(new[]
+        {
+            new TorchSharp.Modules.AdamW.ParamGroup([theirs[0]], lr: 0.01, beta1: 0.8, beta2: 0.95, eps: 1e-6, weight_decay: 0.1),
+            new TorchSharp.Modules.AdamW.ParamGroup([theirs[1]], lr: 0.01, beta1: 0.8, beta2: 0.95, eps: 1e-6, weight_decay: 0.0),
+        }, lr: 0.01);
+        using var target = torch.randn(4, 3);
+        for (int step = 0; step < 5; step++)
+        {
+            Loss(ours, target).backward();
+            optimizer.Step();
+            optimizer.ZeroGrad();
+            Loss(theirs, target).backward();
+            reference.step();
+            reference.zero_grad();
+        }
+        for (int i = 0; i < 2; i++)
+            Assert.True((ours[i] - theirs[i]).abs().max().item<float>() < 1e-6, $"parameter {i} differs from TorchSharp's AdamW");
+        Assert.Equal(5, optimizer.StateOf("w").Step);
+    }
+
+    [Fact]
+    public void FrozenParametersGetNoStateAndCannotBeGiven()
+    {
+        using var model = new TinyCausalLm();
+        ParameterFreezer.Apply(model, ["model.layers.0.mlp.down_proj"]);
+        using var optimizer = new AdamWOptimizer(AdamWOptimizer.Trainable(model), new AdamWOptions());
+        Assert.Equal(["model.layers.0.mlp.down_proj.weight", "model.layers.0.mlp.down_proj.bias"], optimizer.ParameterNames);
+        foreach (var (name, parameter) in model.named_parameters())
+            Assert.Equal(parameter.requires_grad, optimizer.HasState(name));
+
+        var frozen = model.named_parameters().First(p => !p.parameter.requires_grad);
+        var error = Assert.Throws<TrainingConfigurationException>(() => new AdamWOptimizer([(frozen.name, frozen.parameter)], new AdamWOptions()));
+        Assert.Contains(frozen.name, error.Message);
+    }
+
+    [Fact]
+    public void AParameterWithoutAGradientIsSkippedEntirely()
+    {
+        var used = new Parameter(torch.ones(2, 2));
+        var unused = new Parameter(torch.ones(2, 2));
+        using var optimizer = new AdamWOptimizer([("used", used), ("unused", unused)], new AdamWOptions(LearningRate: 0.1, WeightDecay: 0.5));
+        used.sum().backward();
+        optimizer.Step();
+        Assert.Equal(1, optimizer.StateOf("used").Step);
+        Assert.Equal(0, optimizer.StateOf("unused").Step);
+        Assert.Equal(4f, unused.sum().item<float>());   // not even decayed
+        Assert.NotEqual(4f, used.sum().item<float>());
+    }
+
+    [Fact]
+    public void RowsOutsideARowRangeStayBitIdenticalDespiteWeightDecay()
+    {
+        torch.random.manual_seed(12);
+        var weight = new Parameter(torch.randn(6, 4));
+        using var before = weight.detach().clone();
+        var ranges = new Dictionary<string, IReadOnlyList<RowRange>> { ["w"] = [new RowRange(1, 3), new RowRange(5, null)] };
+        using var optimizer = new AdamWOptimizer([("w", weight)], new AdamWOptions(LearningRate: 0.05, WeightDecay: 0.3), ranges);
+        for (int step = 0; step < 3; step++)
+        {
+            weight.pow(2).sum().backward();
+            optimizer.MaskFrozenRowGradients();
+            optimizer.Step();
+            optimizer.ZeroGrad();
+        }
+        foreach (int row in new[] { 0, 3, 4 })
+            TensorAssert.Identical(before[row], weight.detach()[row], $"frozen row {row}");
+        foreach (int row in new[] { 1, 2, 5 })
+            Assert.False(TensorAssert.BitEqual(before[row], weight.detach()[row]), $"row {row} should have trained");
+    }
+
+    [Fact]
+    public void LoadStateRejectsOtherParametersAndShapes()
+    {
+        var p = new Parameter(torch.zeros(2, 3));
+        using var optimizer = new AdamWOptimizer([("p", p)], new AdamWOptions());
+        Assert.Throws<TrainingConfigurationException>(() => optimizer.LoadState(new Dictionary<string, AdamWParameterState>
+        {
+            ["q"] = new(torch.zeros(2, 3), torch.zeros(2, 3), 1),
+        }));
+        var error = Assert.Throws<TrainingConfigurationException>(() => optimizer.LoadState(new Dictionary<string, AdamWParameterState>
+        {
+            ["p"] = new(torch.zeros(3, 2), torch.zeros(3, 2), 1),
+        }));
+        Assert.Contains("[3, 2]", error.Message);
+        optimizer.LoadState(new Dictionary<string, AdamWParameterState> { ["p"] = new(torch.ones(2, 3), torch.full(2, 3, 2f), 7) });
+        Assert.Equal(7, optimizer.StateOf("p").Step);
+        Assert.Equal(12f, optimizer.StateOf("p").ExpAvgSq.sum().item<float>());
+    }
+
+    [Theory]
+    [InlineData(-1e-3, 0.9, 0.999, 1e-8, 0.0, "LearningRate")]
+    [InlineData(1e-3, 1.0, 0.999, 1e-8, 0.0, "Beta1")]
+    [InlineData(1e-3, 0.9, 0.999, 0.0, 0.0, "Eps")]
+    [InlineData(0.5, 0.9, 0.999, 1e-8, 3.0, "WeightDecay")]
+    public void InvalidHyperParametersAreRejected(double lr, double beta1, double beta2, double eps, double decay, string option)
+    {
+        var p = new Parameter(torch.zeros(2));
+        var error = Assert.Throws<TrainingConfigurationException>(() => new AdamWOptimizer([("p", p)], new AdamWOptions(lr, beta1, beta2, eps, decay)));
+        Assert.Contains(option, error.Message);
+    }
+
+    private static Tensor Loss(Parameter[] p, Tensor target) =>
+        (torch.matmul(p[0], torch.ones(3, 1)).squeeze(1) * p[1] - target.sum(1)).pow(2).sum() + (p[0] - target).pow(2).sum();
+}
