@@ -1,5 +1,6 @@
 // Scan benchmark driver: generates checkpoints of real shapes, measures each method in its own process, prints a table.
 //   dotnet run --project benchmarks/Spectrum.Benchmarks -c Release -- [--shapes smollm,tinyllama,llama3-8b] [--runs 3] [--work DIR]
+// Other subcommands: `precision` (PrecisionTable.cs) and `calibrate` (GuardCalibration.cs).
 // Each measurement runs in a fresh child process so peak resident memory (VmHWM, memory-mapped pages included) is its own.
 using System.Diagnostics;
 using System.Globalization;
@@ -13,6 +14,8 @@ using Spectrum.Selection;
 using TorchSharp;
 
 if (args.Length >= 3 && args[0] == "measure") return Measure.Run(args[1], args[2], args.Length > 3 ? args[3] : null);
+if (args.Length >= 1 && args[0] == "precision") return PrecisionTable.Run(args);
+if (args.Length >= 1 && args[0] == "calibrate") return GuardCalibration.Run(args);
 return Driver.Run(args);
 
 internal sealed record Measurement(string Method, double Seconds, long PeakResidentBytes, string? ScoresFile);
@@ -141,7 +144,7 @@ internal static class Measure
         {
             case "ours":
             {
-                var report = new SpectrumScanner(new SingularValueEngine(new SingularValueEngineOptions())).Scan(checkpoint, candidates);
+                var report = new SpectrumScanner(new SingularValueEngine()).Scan(checkpoint, candidates);
                 watch.Stop();
                 ScanResultsJson.WriteFlat(scoresFile!, report.Scores);
                 File.WriteAllLines(scoresFile + ".precision", report.Modules.Select(m => $"{m.Module}\t{m.Precision}\t{m.Escalated}"));
@@ -156,20 +159,23 @@ internal static class Measure
             }
             case "floor":
             {
-                // The compute alone: Gram product + symmetric eigenvalues per matrix, in the precision our scan used for it.
+                // The compute alone: the engine's Gram product + float64 eigvalsh per matrix on a float32 matrix already in
+                // memory, forced to the precision our scan ended with for that module (no reading, decoding or pipelining).
                 var precision = File.ReadAllLines(scoresFile + ".precision").Select(l => l.Split('\t'))
                     .ToDictionary(p => p[0], p => Enum.Parse<GramPrecision>(p[1]));
+                var engines = new Dictionary<GramPrecision, SingularValueEngine>
+                {
+                    [GramPrecision.Float32] = new(new SingularValueEngineOptions(ForcePrecision: GramPrecision.Float32)),
+                    [GramPrecision.Float64] = new(new SingularValueEngineOptions(ForcePrecision: GramPrecision.Float64)),
+                };
                 watch.Reset();
                 var generator = new torch.Generator(1);
                 foreach (var candidate in candidates)
                 {
                     using var scope = torch.NewDisposeScope();
-                    var dtype = precision[candidate.Module] == GramPrecision.Float64 ? torch.float64 : torch.float32;
-                    var w = torch.randn(new[] { candidate.Rows, candidate.Cols }, dtype, generator: generator);
+                    var w = torch.randn(new[] { candidate.Rows, candidate.Cols }, torch.float32, generator: generator);
                     watch.Start();
-                    var gram = candidate.Rows <= candidate.Cols ? w.matmul(w.t()) : w.t().matmul(w);
-                    var eigenvalues = torch.linalg.eigvalsh(gram);
-                    _ = eigenvalues[0].item<double>();
+                    engines[precision[candidate.Module]].Compute(w);
                     watch.Stop();
                 }
                 break;

@@ -82,7 +82,7 @@ public sealed class SingularValueEngine
     /// </summary>
     /// <remarks>
     /// Measured on this machine (2 cores, libtorch 2.10 CPU/MKL, 2 threads; best of 2 runs; other jobs shared the
-    /// cores, so ±30%) with the Gram-precision benchmark program delivered with this change:
+    /// cores, so ±30%) with `Spectrum.Benchmarks precision` (benchmarks/Spectrum.Benchmarks/PrecisionTable.cs):
     /// `dotnet run -c Release -- reps=2 4096x14336 14336x4096 4096x4096 1024x4096 2048x5632 2048x2048 576x1536 576x576 192x576 gauss planted trained`.
     /// "F32" is the float32 Gram + float64 eigvalsh path, "pure f32" runs eigvalsh in float32 too; err = |score − ref| / ref
     /// with ref = the float32 svdvals score (the float64 Gram score for the two largest shapes); est = the guard's
@@ -138,7 +138,7 @@ public sealed class SingularValueEngine
     /// transposes) by comparing eigvalsh(float64(G32)) with eigvalsh(G64): max_i |δλ_i| / (u32·sqrt(k)·λmax) ≤ 0.12 and
     /// max_i |δλ_i| / (u32·sqrt(k)·(λ_i + mean λ)) ≤ 1.04, so both constants carry a ≥ 3.8× margin. The float32
     /// eigensolver showed max |δλ| ≤ 0.15·u32·n·λmax (why eigenvalues are always solved in float64). Measured with
-    /// the calibration program delivered with this change (it dumps the three eigenvalue sets per matrix; a numpy
+    /// `Spectrum.Benchmarks calibrate` (benchmarks/Spectrum.Benchmarks/GuardCalibration.cs, analysed by benchmarks/calibration/*.py) (it dumps the three eigenvalue sets per matrix; a numpy
     /// script forms the ratios).
     /// </remarks>
     public static double[] EigenvalueErrorModel(GramPrecision precision, long n, long k, ReadOnlySpan<double> eigenvaluesAscending)
