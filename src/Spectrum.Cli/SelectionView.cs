@@ -45,5 +45,7 @@ internal static class SelectionView
     private static string Format(double score) =>
         double.IsNaN(score) ? "NaN" : double.IsInfinity(score) ? (score > 0 ? "inf" : "-inf") : score.ToString("G4", CultureInfo.InvariantCulture);
 
-    private static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F2} GiB";
+    private static string Gib(long bytes) => bytes >= 1L << 30
+        ? $"{bytes / (double)(1L << 30):F2} GiB"
+        : $"{bytes / (double)(1L << 20):F1} MiB";
 }

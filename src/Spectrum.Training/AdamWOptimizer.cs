@@ -50,8 +50,9 @@ public sealed class AdamWOptimizer : IDisposable
                 throw new TrainingConfigurationException(
                     $"Parameter \"{name}\" is frozen (requires_grad is false) but was given to the optimizer; pass only trainable " +
                     "parameters (AdamWOptimizer.Trainable(model)) so frozen ones get no optimizer state.");
-            if (_state.ContainsKey(name))
-                throw new TrainingConfigurationException($"Parameter \"{name}\" was given to the optimizer twice; list each once.");
+            if (_state.ContainsKey(name) || _parameters.Any(p => ReferenceEquals(p.Parameter, parameter)))
+                throw new TrainingConfigurationException(
+                    $"Parameter \"{name}\" was given to the optimizer twice (or is tied to one already given); list each tensor once, as Trainable(model) does.");
             _parameters.Add((name, parameter, parameter.dim() >= 2));
             // Detached: the optimizer outlives any dispose scope its creator happens to be in.
             _state[name] = new MutableState(torch.zeros_like(parameter).DetachFromDisposeScope(),
@@ -68,9 +69,9 @@ public sealed class AdamWOptimizer : IDisposable
         }
     }
 
-    /// <summary>Every parameter of <paramref name="model"/> that requires gradients, with its full name.</summary>
+    /// <summary>Every parameter of <paramref name="model"/> that requires gradients, with its full name; a tied parameter once, under its first name.</summary>
     public static IReadOnlyList<(string Name, Parameter Parameter)> Trainable(nn.Module model) =>
-        model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+        UniqueParameters.Of(model).Where(p => p.Parameter.requires_grad).ToList();
 
     public AdamWOptions Options { get; }
 

@@ -16,18 +16,32 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     private readonly Parameter? bias;
 
     /// <summary>Quantises <paramref name="source"/>'s weight; the source is left as it was (dispose it to free the dense weight).</summary>
-    public Nf4Linear(Linear source, bool doubleQuantize = false) : base(nameof(Nf4Linear))
+    public Nf4Linear(Linear source, bool doubleQuantize = false)
+        : this(source?.weight ?? throw new ArgumentNullException(nameof(source)), source.bias, doubleQuantize)
     {
-        ArgumentNullException.ThrowIfNull(source);
-        InFeatures = source.in_features;
-        OutFeatures = source.out_features;
-        Weight = Nf4Tensor.Quantize(source.weight!, doubleQuantize);
+    }
+
+    /// <summary>
+    /// Quantises a weight (out, in) directly, e.g. one tensor at a time while loading a checkpoint, so the dense model
+    /// never has to be resident; <paramref name="bias"/> (out) is copied and frozen.
+    /// </summary>
+    /// <exception cref="ArgumentException">The weight is not 2-D, the bias does not match its rows, or <see cref="Nf4Tensor.Quantize"/> rejects it.</exception>
+    public Nf4Linear(Tensor weight, Tensor? bias, bool doubleQuantize = false) : base(nameof(Nf4Linear))
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (weight.dim() != 2)
+            throw new ArgumentException($"A linear weight is (out, in); got [{string.Join(", ", weight.shape)}].", nameof(weight));
+        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
+            throw new ArgumentException($"The bias must be ({weight.shape[0]}) to match the weight's rows; got [{string.Join(", ", bias.shape)}].", nameof(bias));
+        OutFeatures = weight.shape[0];
+        InFeatures = weight.shape[1];
+        Weight = Nf4Tensor.Quantize(weight, doubleQuantize);
         foreach (var (suffix, tensor) in Weight.Buffers())
             register_buffer("weight_" + suffix, tensor);
-        if (source.bias is { } sourceBias)
+        if (bias is not null)
         {
-            bias = new Parameter(sourceBias.detach().clone().DetachFromDisposeScope(), requires_grad: false);
-            register_parameter("bias", bias);
+            this.bias = new Parameter(bias.detach().clone().DetachFromDisposeScope(), requires_grad: false);
+            register_parameter("bias", this.bias);
         }
     }
 

@@ -119,7 +119,7 @@ public sealed class Nf4Tensor : IDisposable
         // An all-zero block divides by 1 instead of 0 and encodes to the zero code.
         var safeAbsmax = torch.where(absmax > 0, absmax, torch.ones_like(absmax));
         var normalized = grid / safeAbsmax.unsqueeze(1);                       // (blocks, 64) in [−1, 1]
-        var codes = normalized.bucketize(Midpoints(flat.device)).to_type(ScalarType.Byte).view(-1, 2);   // (blocks·32, 2) in 0..15
+        var codes = normalized.bucketize(Midpoints(flat.device), outInt32: true).to_type(ScalarType.Byte).view(-1, 2);   // (blocks·32, 2) in 0..15
         var packed = (codes.select(1, 0) * 16 + codes.select(1, 1)).to_type(ScalarType.Byte);           // (blocks·32)
 
         Tensor? keptAbsmax = doubleQuantize ? null : absmax, quantized = null, scales = null, offset = null;

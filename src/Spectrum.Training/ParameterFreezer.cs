@@ -56,7 +56,7 @@ public static class ParameterFreezer
             }
         }
 
-        var parameters = model.named_parameters().ToList();
+        var parameters = UniqueParameters.Of(model);
         var trainable = new HashSet<string>(StringComparer.Ordinal);
         var rowRanges = new Dictionary<string, IReadOnlyList<RowRange>>(StringComparer.Ordinal);
         var usedPatterns = new HashSet<AxolotlPatternMatcher>();
@@ -75,7 +75,7 @@ public static class ParameterFreezer
 
         if (trainable.Count == 0)
         {
-            string sample = string.Join(", ", parameters.Take(4).Select(p => $"\"{p.name}\""));
+            string sample = string.Join(", ", parameters.Take(4).Select(p => $"\"{p.Name}\""));
             throw new TrainingConfigurationException(
                 $"None of the {axolotlPatterns.Count} unfrozen_parameters patterns ({string.Join(", ", axolotlPatterns.Take(4).Select(p => $"\"{p}\""))}" +
                 $"{(axolotlPatterns.Count > 4 ? ", ..." : "")}) matches a parameter of this model, so nothing would train. " +
@@ -91,14 +91,23 @@ public static class ParameterFreezer
         };
     }
 
+    /// <summary><see cref="Apply"/> with the <c>unfrozen_parameters</c> list of a YAML file (an Axolotl config or `spectrum select` output).</summary>
+    /// <exception cref="ScanResultsException">The file is missing or malformed, or an entry is not a usable pattern; with its line.</exception>
+    /// <exception cref="TrainingConfigurationException">As <see cref="Apply"/>.</exception>
+    public static FreezeReport ApplyYaml(nn.Module model, string yamlPath)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Apply(model, AxolotlYaml.ReadPatterns(yamlPath));
+    }
+
     /// <summary>Freezes every parameter except those whose full name satisfies <paramref name="isTrainable"/> (e.g. <see cref="LoraLinear.IsAdapterParameter"/>).</summary>
     /// <exception cref="TrainingConfigurationException">The predicate keeps no parameter.</exception>
     public static FreezeReport FreezeAllExcept(nn.Module model, Predicate<string> isTrainable)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(isTrainable);
-        var parameters = model.named_parameters().ToList();
-        var trainable = parameters.Select(p => p.name).Where(name => isTrainable(name)).ToHashSet(StringComparer.Ordinal);
+        var parameters = UniqueParameters.Of(model);
+        var trainable = parameters.Select(p => p.Name).Where(name => isTrainable(name)).ToHashSet(StringComparer.Ordinal);
         if (trainable.Count == 0)
             throw new TrainingConfigurationException(
                 $"The trainable-parameter predicate accepts none of the model's {parameters.Count} parameters, so nothing would train. " +
@@ -110,11 +119,11 @@ public static class ParameterFreezer
     /// <summary>The whole freezing rule: requires_grad is true exactly for the named parameters.</summary>
     public static void SetRequiresGrad(nn.Module model, IReadOnlySet<string> trainable)
     {
-        foreach (var (name, parameter) in model.named_parameters())
+        foreach (var (name, parameter) in UniqueParameters.Of(model))
             parameter.requires_grad = trainable.Contains(name);
     }
 
-    private static FreezeReport Report(IReadOnlyList<(string name, TorchSharp.Modules.Parameter parameter)> parameters, IReadOnlySet<string> trainable)
+    private static FreezeReport Report(IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> parameters, IReadOnlySet<string> trainable)
     {
         long total = 0, trainableCount = 0;
         foreach (var (name, parameter) in parameters)
@@ -123,7 +132,7 @@ public static class ParameterFreezer
             if (trainable.Contains(name))
                 trainableCount = checked(trainableCount + parameter.numel());
         }
-        return new FreezeReport(parameters.Select(p => p.name).Where(trainable.Contains).ToList(), trainableCount, total);
+        return new FreezeReport(parameters.Select(p => p.Name).Where(trainable.Contains).ToList(), trainableCount, total);
     }
 
     private static RowRange CheckedRange(AxolotlPatternMatcher matcher, string name, long[] shape)

@@ -1,4 +1,4 @@
-// The one error type for training set-ups that cannot work (bad freezing patterns, option combinations, resume mismatches), raised before any work.
+// The error for training set-ups that cannot work (freezing patterns, option combinations, resume mismatches), raised before any work.
 namespace Spectrum.Training;
 
 /// <summary>

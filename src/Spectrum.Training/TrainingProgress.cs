@@ -1,4 +1,4 @@
-// What the trainer reports after each optimizer step, for progress bars and logs.
+// What the trainer reports: progress after each optimizer step, the summary of a Train call, the outcome of a resume.
 namespace Spectrum.Training;
 
 /// <param name="Step">Optimizer steps completed (1-based).</param>

@@ -184,6 +184,26 @@ public sealed class Nf4TensorTests
     }
 
     [Fact]
+    public void Nf4LinearBuiltFromTensorsHoldsNoDenseWeightAndComputesWithTheDequantisedOne()
+    {
+        using var weight = Gaussian(8, 64, seed: 21);
+        using var bias = torch.ones(8);
+        using var layer = new Nf4Linear(weight, bias);
+        Assert.Equal(["bias"], layer.named_parameters().Select(p => p.name));
+        Assert.False(layer.named_parameters().Single().parameter.requires_grad);
+        Assert.Equal(["weight_absmax", "weight_packed"], layer.named_buffers().Select(b => b.name).Order(StringComparer.Ordinal));
+        using var input = Gaussian(3, 64, seed: 22);
+        using var output = layer.call(input);
+        using var dense = layer.Weight.Dequantize();
+        using var expected = nn.functional.linear(input, dense, bias);
+        TensorAssert.Identical(expected, output);
+        using var vector = torch.ones(64);
+        Assert.Throws<ArgumentException>(() => new Nf4Linear(vector, null));
+        using var wrongBias = torch.ones(7);
+        Assert.Throws<ArgumentException>(() => new Nf4Linear(weight, wrongBias));
+    }
+
+    [Fact]
     public void NonFiniteNonFloatAndEmptyWeightsAreRejected()
     {
         using var withNaN = torch.tensor(new[] { 1f, float.NaN, 2f });

@@ -103,6 +103,18 @@ public sealed class ParameterFreezerTests
     }
 
     [Fact]
+    public void ASpectrumYamlFileFreezesLikeItsPatterns()
+    {
+        using var folder = new TempFolder();
+        string yaml = folder.File("snr_results_tiny_unfrozenparameters_50percent.yaml");
+        File.WriteAllText(yaml, "unfrozen_parameters:\n- ^lm_head.weight$\n- ^model.embed_tokens.weight$\n# mlp.down_proj layers\n- model.layers.1.mlp.down_proj\n");
+        using var model = new TinyCausalLm();
+        var report = ParameterFreezer.ApplyYaml(model, yaml);
+        Assert.Equal(["model.embed_tokens.weight", "model.layers.1.mlp.down_proj.weight", "model.layers.1.mlp.down_proj.bias", "lm_head.weight"], report.Trainable);
+        Assert.Throws<ScanResultsException>(() => ParameterFreezer.ApplyYaml(model, folder.File("missing.yaml")));
+    }
+
+    [Fact]
     public void FreezeAllExceptKeepsOnlyWhatThePredicateAccepts()
     {
         using var model = new TinyCausalLm();
@@ -111,6 +123,32 @@ public sealed class ParameterFreezerTests
         Assert.Equal(biases.Select(b => b.name), report.Trainable);
         Assert.Equal(biases.Sum(b => b.parameter.numel()), report.TrainableParameters);
         Assert.All(model.named_parameters(), p => Assert.Equal(p.name.EndsWith(".bias", StringComparison.Ordinal), p.parameter.requires_grad));
+    }
+
+    [Fact]
+    public void ATiedParameterCountsOnceUnderItsFirstNameAsInPyTorch()
+    {
+        using var tied = new TiedModel();
+        var names = tied.named_parameters().Select(p => p.name).ToList();
+        Assert.Equal(["embed.weight", "head.weight"], names);   // TorchSharp lists the shared tensor twice
+        var report = ParameterFreezer.Apply(tied, ["^head.weight$", "embed"]);
+        Assert.Equal(["embed.weight"], report.Trainable);
+        Assert.Equal(["^head.weight$"], report.UnmatchedPatterns);
+        Assert.Equal(5 * 3, report.TotalParameters);
+        using var optimizer = new AdamWOptimizer(AdamWOptimizer.Trainable(tied), new AdamWOptions());
+        Assert.Equal(["embed.weight"], optimizer.ParameterNames);
+    }
+
+    private sealed class TiedModel : TorchSharp.torch.nn.Module
+    {
+        public TiedModel() : base(nameof(TiedModel))
+        {
+            var embed = TorchSharp.torch.nn.Embedding(5, 3);
+            var head = TorchSharp.torch.nn.Linear(3, 5, hasBias: false);
+            head.weight = embed.weight!;
+            register_module("embed", embed);
+            register_module("head", head);
+        }
     }
 
     [Fact]
