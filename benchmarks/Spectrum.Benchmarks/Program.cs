@@ -37,6 +37,7 @@ internal static class Driver
         string work = Option(args, "--work") ?? Path.Combine(Path.GetTempPath(), "spectrum-bench");
         string? markdownOut = Option(args, "--markdown");
         long publishedMemoryLimit = 16L << 30;
+        bool generateOnly = args.Contains("--generate-only");
 
         var rows = new List<string>();
         foreach (var key in shapesArg.Split(','))
@@ -44,6 +45,7 @@ internal static class Driver
             var shape = ShapesByKey[key];
             string folder = Path.Combine(work, key);
             EnsureCheckpoint(folder, shape);
+            if (generateOnly) continue;
             long float32Bytes = shape.ParameterCount * 4;
             int shapeRuns = shape == LlamaShape.Llama3_8B ? 1 : runs;
             var ours = new List<Measurement>(); var floor = new List<Measurement>(); var published = new List<Measurement>();

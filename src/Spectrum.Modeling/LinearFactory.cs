@@ -1,4 +1,4 @@
-// Creates the nn.Linear projections with uninitialised storage (weights are set by LlamaInitializer or a checkpoint); nothing else.
+// Creates the nn.Linear projections with uninitialised storage (the model's initialisation or a checkpoint fills them); nothing else.
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 // The dimensions and options of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM, TinyLlama) and their named presets; not the weights.
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectrum.Checkpoints;
@@ -269,7 +270,7 @@ public sealed record LlamaConfig(
         "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings",
         "rms_norm_eps", "rope_theta", "rope_scaling", "rope_parameters", "attention_bias", "mlp_bias",
         "max_position_embeddings", "sliding_window", "use_sliding_window", "hidden_act", "initializer_range",
-        "torch_dtype", "dtype", "partial_rotary_factor",
+        "torch_dtype", "dtype", "partial_rotary_factor", "attention_dropout",
     };
 
     /// <summary>
@@ -312,6 +313,13 @@ public sealed record LlamaConfig(
             throw new NotSupportedException(
                 $"{where}: partial_rotary_factor {partial.ToJsonString()} is not supported; expected 1 (RoPE on the " +
                 "whole head).");
+        }
+        if (raw["attention_dropout"] is { } dropout && dropout.GetValueKind() == JsonValueKind.Number
+            && dropout.GetValue<double>() != 0.0)
+        {
+            throw new NotSupportedException(
+                $"{where}: attention_dropout {dropout.ToJsonString()} is not supported; this implementation applies no " +
+                "dropout, so training would differ silently. Set it to 0.0 in config.json if that is acceptable.");
         }
         if (family == LlamaFamily.Mistral && config.AttentionBias)
         {
@@ -381,10 +389,11 @@ public sealed record LlamaConfig(
             ["vocab_size"] = VocabSize,
             ["hidden_act"] = "silu",
             ["max_position_embeddings"] = MaxPositionEmbeddings,
-            ["rms_norm_eps"] = RmsNormEps,
-            ["rope_theta"] = RopeTheta,
+            ["rms_norm_eps"] = FloatNode(RmsNormEps),
+            ["rope_theta"] = FloatNode(RopeTheta),
             ["rope_scaling"] = RopeScalingJson(),
-            ["initializer_range"] = InitializerRange,
+            ["initializer_range"] = FloatNode(InitializerRange),
+            ["attention_dropout"] = FloatNode(0),
             ["tie_word_embeddings"] = TieWordEmbeddings,
             ["torch_dtype"] = torchDtype,
         };
@@ -415,16 +424,26 @@ public sealed record LlamaConfig(
     private JsonObject? RopeScalingJson() => RopeScaling switch
     {
         null => null,
-        { Kind: RopeScalingKind.Linear } linear => new JsonObject { ["rope_type"] = "linear", ["factor"] = linear.Factor },
+        { Kind: RopeScalingKind.Linear } linear => new JsonObject { ["rope_type"] = "linear", ["factor"] = FloatNode(linear.Factor) },
         var llama3 => new JsonObject
         {
             ["rope_type"] = "llama3",
-            ["factor"] = llama3.Factor,
-            ["low_freq_factor"] = llama3.LowFreqFactor,
-            ["high_freq_factor"] = llama3.HighFreqFactor,
+            ["factor"] = FloatNode(llama3.Factor),
+            ["low_freq_factor"] = FloatNode(llama3.LowFreqFactor),
+            ["high_freq_factor"] = FloatNode(llama3.HighFreqFactor),
             ["original_max_position_embeddings"] = llama3.OriginalMaxPositionEmbeddings,
         },
     };
+
+    /// <summary>
+    /// A JSON number that Python reads back as a float (8.0, not 8): transformers warns when float-typed settings
+    /// such as rope_scaling.factor arrive as integers.
+    /// </summary>
+    private static JsonNode FloatNode(double value)
+    {
+        string text = value.ToString("R", CultureInfo.InvariantCulture);
+        return JsonNode.Parse(text.Contains('.') || text.Contains('E') ? text : text + ".0")!;
+    }
 
     private static LlamaRopeScaling? ReadRopeScaling(RopeScaling? scaling, string where)
     {

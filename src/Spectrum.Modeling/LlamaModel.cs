@@ -10,6 +10,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly LlamaConfig _config;
     private readonly RotaryEmbedding _rotary;
+    private readonly IReadOnlyList<LlamaDecoderLayer> _layerList;
 
     // Field names are the checkpoint keys ("model.embed_tokens.weight", "model.layers.{i}…", "model.norm.weight").
     private readonly LlamaEmbedding embed_tokens;
@@ -21,8 +22,9 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
         _config = config;
         _rotary = new RotaryEmbedding(config);
         embed_tokens = new LlamaEmbedding(config.VocabSize, config.HiddenSize, dtype, device);
-        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers)
-            .Select(_ => new LlamaDecoderLayer(config, dtype, device)).ToArray());
+        _layerList = Enumerable.Range(0, config.NumHiddenLayers)
+            .Select(_ => new LlamaDecoderLayer(config, dtype, device)).ToArray();
+        layers = new ModuleList<LlamaDecoderLayer>(_layerList.ToArray());
         norm = new LlamaRmsNorm(config.HiddenSize, config.RmsNormEps, dtype, device);
         register_module(nameof(embed_tokens), embed_tokens);
         register_module(nameof(layers), layers);
@@ -31,7 +33,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
 
     public LlamaEmbedding EmbedTokens => embed_tokens;
 
-    public IReadOnlyList<LlamaDecoderLayer> Layers => layers.ToList();
+    public IReadOnlyList<LlamaDecoderLayer> Layers => _layerList;
 
     public LlamaRmsNorm Norm => norm;
 
@@ -61,7 +63,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var hidden = embed_tokens.call(inputIds);                                          // (batch, seq, hidden)
         var (cos, sin) = _rotary.Compute(positionIds, hidden.dtype);                        // (batch, seq, head_dim) each
-        foreach (var layer in layers)
+        foreach (var layer in _layerList)
         {
             hidden = UseCheckpointing(hidden, layer)
                 ? CheckpointedLayerFunction.Run(layer, hidden, cos, sin)

@@ -86,15 +86,23 @@ public sealed class ModelLoadException : Exception
         Section(wrongDType, "tensor(s) in an unsupported dtype (expected BF16, F16 or F32)",
             p => $"{p.Name}: {(p.FoundDType is { } dtype ? SafetensorsDTypes.HeaderName(dtype) : "?")} in {p.FilePath}");
         Section(conflicting, "conflicting tensor(s)", p => $"{p.Name} in {p.FilePath}: {p.Detail}");
-        text.Append("\nWhat to do: ");
-        text.Append(missing.Count + unexpected.Count + misshaped.Count > 0
-            ? "make sure config.json belongs to these weights and the model type is what you meant (missing and " +
-              "unexpected names usually mean another architecture or a partial download; mis-shaped ones a config " +
-              "with other dimensions). "
-            : "");
-        text.Append(wrongDType.Count > 0 ? "convert quantised or integer weights to BF16/F16/F32 first. " : "");
-        text.Append(conflicting.Count > 0 ? "fix tie_word_embeddings in config.json to match the weights. " : "");
-        return text.ToString().TrimEnd();
+        var advice = new List<string>();
+        if (missing.Count + unexpected.Count + misshaped.Count > 0)
+        {
+            advice.Add("Make sure config.json belongs to these weights and the model type is what you meant (missing " +
+                "and unexpected names usually mean another architecture or a partial download; mis-shaped ones a " +
+                "config with other dimensions).");
+        }
+        if (wrongDType.Count > 0)
+        {
+            advice.Add("Convert quantised or integer weights to BF16/F16/F32 first.");
+        }
+        if (conflicting.Count > 0)
+        {
+            advice.Add("Fix tie_word_embeddings in config.json to match the weights.");
+        }
+        text.Append("\nWhat to do: ").Append(string.Join(" ", advice));
+        return text.ToString();
     }
 
     private static string Shape(IReadOnlyList<long>? shape) => shape is null ? "?" : TensorEntry.FormatShape(shape);

@@ -48,6 +48,7 @@ public sealed class FullFineTuneStepBenchmark(ITestOutputHelper output)
         var backward = new List<double>();
         var step = new List<double>();
         var total = new List<double>();
+        double peakForwardBackward = 0, peakOptimizer = 0;
         for (int i = 0; i < WarmupSteps + MeasuredSteps; i++)
         {
             using var scope = torch.NewDisposeScope();
@@ -57,8 +58,12 @@ public sealed class FullFineTuneStepBenchmark(ITestOutputHelper output)
             double afterForward = clock.Elapsed.TotalSeconds;
             loss.backward();
             double afterBackward = clock.Elapsed.TotalSeconds;
+            peakForwardBackward = Math.Max(peakForwardBackward, ResidentMegabytes("VmHWM:"));
+            ResetPeakResidentMemory();
             optimizer.step();
             double afterStep = clock.Elapsed.TotalSeconds;
+            peakOptimizer = Math.Max(peakOptimizer, ResidentMegabytes("VmHWM:"));
+            ResetPeakResidentMemory();
             if (i >= WarmupSteps)
             {
                 forward.Add(afterForward);
@@ -73,14 +78,13 @@ public sealed class FullFineTuneStepBenchmark(ITestOutputHelper output)
             $"SmolLM-135M ({config.ParameterCount:N0} parameters), float32, batch {Batch} × {Sequence} tokens, AdamW, " +
             $"gradient checkpointing {(gradientCheckpointing ? "on" : "off")}, {torch.get_num_threads()} torch threads: " +
             $"step {total.Average():F2} s (min {total.Min():F2}) = forward {forward.Average():F2} + backward " +
-            $"{backward.Average():F2} + AdamW {step.Average():F2}; peak RSS {ResidentMegabytes("VmHWM:"):N0} MB");
+            $"{backward.Average():F2} + AdamW {step.Average():F2}; peak RSS {Math.Max(peakForwardBackward, peakOptimizer):N0} MB " +
+            $"(during forward+backward {peakForwardBackward:N0} MB, during AdamW {peakOptimizer:N0} MB)");
     }
 
-    /// <summary>Linux: writing 5 to clear_refs resets VmHWM, so each configuration reports its own peak.</summary>
+    /// <summary>Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so each phase reports its own peak.</summary>
     private static void ResetPeakResidentMemory()
     {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
         try
         {
             File.WriteAllText("/proc/self/clear_refs", "5");

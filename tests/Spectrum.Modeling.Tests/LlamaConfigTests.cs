@@ -29,6 +29,7 @@ public sealed class LlamaConfigTests
     [InlineData(""", "hidden_act": "gelu" """, "hidden_act \"gelu\"")]
     [InlineData(""", "mlp_bias": true""", "mlp_bias")]
     [InlineData(""", "partial_rotary_factor": 0.5""", "partial_rotary_factor")]
+    [InlineData(""", "attention_dropout": 0.1""", "attention_dropout 0.1")]
     [InlineData(""", "rope_scaling": {"rope_type": "yarn", "factor": 4.0}""", "\"yarn\" is not supported")]
     [InlineData(""", "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}""", "original_max_position_embeddings")]
     [InlineData(""", "rope_scaling": {"type": "dynamic", "factor": 2.0}""", "\"dynamic\" is not supported")]

@@ -26,7 +26,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixtures", "llama")
-LOGIT_ATOL = 1e-6  # --check: regenerated logits vs committed ones (same library, possibly another CPU)
+LOGIT_ATOL = 1e-5  # --check: regenerated vs committed logits; another CPU may sum in another order (C# tests use 1e-4)
 
 # Explicit positions must change relative distances to matter (RoPE attention depends only on them): row 0 packs two
 # documents (positions restart), row 1 is strided far beyond original_max_position_embeddings.
