@@ -3,8 +3,11 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using Spectrum.Checkpoints;
 using Spectrum.Cli.Commands;
+using Spectrum.Modeling;
 using Spectrum.Scanning;
 using Spectrum.Selection;
+using Spectrum.Text;
+using Spectrum.Training;
 
 namespace Spectrum.Cli;
 
@@ -17,6 +20,8 @@ public static class ExitCodes
     public const int BadScanResults = 4;
     public const int ScanFailed = 5;
     public const int Io = 6;
+    public const int BadData = 7;
+    public const int TrainingFailed = 8;
 }
 
 public static class SpectrumApp
@@ -35,6 +40,9 @@ public static class SpectrumApp
             config.AddCommand<SelectCommand>("select")
                 .WithDescription("Re-select from a saved or published scan (snr_results*.json), without the model.")
                 .WithExample("select", "snr_results_meta-llama-Meta-Llama-3-8B.json", "--top-percent", "50");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("Fine-tune a Llama-family model: full, Spectrum-selected modules, LoRA, QLoRA or Spectrum + QLoRA.")
+                .WithExample("train", "path/to/model", "--data", "train.jsonl", "--method", "spectrum", "--selection", "snr_results_model_unfrozenparameters_25percent.yaml", "--out", "run");
             config.AddCommand<DemoCommand>("demo")
                 .WithDescription("Build a small synthetic Llama checkpoint with planted signal, scan it and show the selection.");
             config.SetExceptionHandler((exception, _) => Report(console, exception));
@@ -47,7 +55,10 @@ public static class SpectrumApp
         (string title, int code) = exception switch
         {
             CommandParseException or CommandRuntimeException => ("Usage", ExitCodes.Usage),
-            CheckpointException => ("Checkpoint error", ExitCodes.BadCheckpoint),
+            TrainingConfigurationException => ("Usage", ExitCodes.Usage),
+            CheckpointException or ModelLoadException => ("Checkpoint error", ExitCodes.BadCheckpoint),
+            DataFormatException => ("Data error", ExitCodes.BadData),
+            TrainingCheckpointException or InvalidDataException => ("Training failed", ExitCodes.TrainingFailed),
             ScanResultsException => ("Scan results error", ExitCodes.BadScanResults),
             ScanException => ("Cannot scan", ExitCodes.ScanFailed),
             IOException or UnauthorizedAccessException => ("File error", ExitCodes.Io),

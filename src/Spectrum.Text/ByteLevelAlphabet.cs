@@ -9,6 +9,8 @@ internal static class ByteLevelAlphabet
 {
     private static readonly char[] CharOfByte = BuildMap();
 
+    public static char Map(byte value) => CharOfByte[value];
+
     public static string Map(string text)
     {
         byte[] bytes = System.Text.Encoding.UTF8.GetBytes(text);

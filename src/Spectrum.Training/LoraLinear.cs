@@ -1,6 +1,7 @@
 // A frozen linear layer plus a trainable low-rank update (LoRA), named like PEFT so adapter weights keep PEFT's keys.
 using TorchSharp;
 using TorchSharp.Modules;
+using Spectrum.Modeling;
 using static TorchSharp.torch;
 
 namespace Spectrum.Training;
@@ -11,7 +12,7 @@ namespace Spectrum.Training;
 /// (PEFT's saved-adapter keys, without its <c>.default</c> adapter name). The adapter runs in its own dtype
 /// (float32 unless converted) and its output is cast to the input's dtype, as PEFT does for bf16 bases.
 /// </summary>
-public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IMergeableModule
 {
 #pragma warning disable IDE1006 // Field names are the state-dict keys.
     private readonly Linear base_layer;

@@ -1,6 +1,7 @@
 // A frozen linear layer whose weight lives as NF4 codes and is dequantised only for the duration of each forward.
 using TorchSharp;
 using TorchSharp.Modules;
+using Spectrum.Modeling;
 using static TorchSharp.torch;
 
 namespace Spectrum.Training;
@@ -11,7 +12,7 @@ namespace Spectrum.Training;
 /// <c>weight_packed</c>, <c>weight_absmax</c> (or <c>weight_absmax_quantized</c>, <c>_scales</c>, <c>_offset</c>);
 /// parameter <c>bias</c> (out), frozen. Gradients flow to the input, never to the codes.
 /// </summary>
-public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
+public sealed class Nf4Linear : nn.Module<Tensor, Tensor>, IMergeableModule
 {
     private readonly Parameter? bias;
 
@@ -59,6 +60,12 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
         var output = nn.functional.linear(input, weight, bias?.to_type(input.dtype));  // (..., out)
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The dequantised weight (out, in) in float32, detached: what a frozen NF4 projection exports as (QLoRA's bases are lossy by design).</summary>
+    public Tensor MergedWeight() => Weight.Dequantize();
+
+    /// <summary>The frozen bias (out), detached copy; null when there is none.</summary>
+    public Tensor? MergedBias() => bias?.detach().clone();
 
     protected override void Dispose(bool disposing)
     {

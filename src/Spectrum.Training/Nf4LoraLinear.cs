@@ -1,6 +1,7 @@
 // QLoRA's layer: a frozen NF4 base dequantised on the fly plus a trainable low-rank update in float32.
 using TorchSharp;
 using TorchSharp.Modules;
+using Spectrum.Modeling;
 using static TorchSharp.torch;
 
 namespace Spectrum.Training;
@@ -10,7 +11,7 @@ namespace Spectrum.Training;
 /// <c>lora_A.weight</c>, <c>lora_B.weight</c>) over an <see cref="Nf4Linear"/> in <c>base_layer</c>, whose resident
 /// memory is the packed codes and scales only.
 /// </summary>
-public sealed class Nf4LoraLinear : nn.Module<Tensor, Tensor>
+public sealed class Nf4LoraLinear : nn.Module<Tensor, Tensor>, IMergeableModule
 {
 #pragma warning disable IDE1006 // Field names are the state-dict keys.
     private readonly Nf4Linear base_layer;

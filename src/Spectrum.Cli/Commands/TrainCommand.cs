@@ -1,0 +1,97 @@
+// `spectrum train`: settings and the few lines that run the fine-tuning recipe.
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Spectrum.Training.Recipes;
+
+namespace Spectrum.Cli.Commands;
+
+public sealed class TrainSettings : CommandSettings
+{
+    [CommandArgument(0, "<MODEL>")]
+    [Description("A Hugging Face model folder: config.json, safetensors and tokenizer files.")]
+    public string Model { get; init; } = "";
+
+    [CommandOption("--data <FILE>")]
+    [Description("JSONL training records: text, instruction/input/output, or messages/conversations.")]
+    public string Data { get; init; } = "";
+
+    [CommandOption("--method <METHOD>")]
+    [Description("full, spectrum, lora, qlora or spectrum-qlora (QLoRA on the Spectrum-selected projections).")]
+    public string Method { get; init; } = "";
+
+    [CommandOption("--selection <YAML>")]
+    [Description("The scanner's Axolotl YAML (unfrozen_parameters). Spectrum methods only.")]
+    public string? Selection { get; init; }
+
+    [CommandOption("--scan <JSON>")]
+    [Description("Scan results (snr_results*.json) to select from with --top-percent. Spectrum methods only.")]
+    public string? Scan { get; init; }
+
+    [CommandOption("--top-percent <N>")]
+    [Description("Percent of each module type to train, from --scan (default 50, the reference's).")]
+    public double? TopPercent { get; init; }
+
+    [CommandOption("--no-embeddings")]
+    [Description("With --scan: do not also train the embedding and output head.")]
+    public bool NoEmbeddings { get; init; }
+
+    [CommandOption("--out <DIR>")]
+    [Description("Output folder: checkpoints/, metrics.jsonl and the final model/.")]
+    public string Out { get; init; } = "";
+
+    [CommandOption("--steps <N>")] [DefaultValue(100)] public int Steps { get; init; } = 100;
+    [CommandOption("--lr <X>")] [Description("Default 1e-5 (full, spectrum) or 2e-4 (LoRA methods).")] public double? LearningRate { get; init; }
+    [CommandOption("--seq-len <N>")] [DefaultValue(512)] public int SequenceLength { get; init; } = 512;
+    [CommandOption("--batch-size <N>")] [DefaultValue(1)] public int BatchSize { get; init; } = 1;
+    [CommandOption("--grad-accum <N>")] [DefaultValue(1)] public int GradientAccumulation { get; init; } = 1;
+    [CommandOption("--warmup <N>")] [DefaultValue(0)] public int Warmup { get; init; }
+    [CommandOption("--validation-fraction <F>")] [DefaultValue(0.05)] public double ValidationFraction { get; init; } = 0.05;
+    [CommandOption("--validate-every <N>")] [DefaultValue(0)] public int ValidateEvery { get; init; }
+    [CommandOption("--checkpoint-every <N>")] [DefaultValue(0)] public int CheckpointEvery { get; init; }
+    [CommandOption("--lora-rank <R>")] [Description("Default 32.")] public int? LoraRank { get; init; }
+    [CommandOption("--lora-alpha <A>")] [Description("Default 16.")] public double? LoraAlpha { get; init; }
+    [CommandOption("--lora-dropout <D>")] [Description("Default 0.05.")] public double? LoraDropout { get; init; }
+    [CommandOption("--seed <S>")] [DefaultValue(42)] public int Seed { get; init; } = 42;
+    [CommandOption("--resume")] [Description("Continue from the last complete checkpoint in --out.")] public bool Resume { get; init; }
+    [CommandOption("--adapter-only")] [Description("Save a PEFT adapter folder instead of the merged model.")] public bool AdapterOnly { get; init; }
+    [CommandOption("--gradient-checkpointing")] public bool GradientCheckpointing { get; init; }
+    [CommandOption("--train-on-inputs")] [Description("Loss on prompts too, not only responses.")] public bool TrainOnInputs { get; init; }
+
+    public static readonly IReadOnlyDictionary<string, FineTuneMethod> Methods =
+        Enum.GetValues<FineTuneMethod>().ToDictionary(FineTuneOptions.CliName, StringComparer.Ordinal);
+
+    public override ValidationResult Validate()
+    {
+        if (!Methods.ContainsKey(Method))
+            return ValidationResult.Error($"--method must be one of {string.Join(", ", Methods.Keys)}; got '{Method}'.");
+        if (Data.Length == 0 || Out.Length == 0)
+            return ValidationResult.Error("--data and --out are required.");
+        return base.Validate();
+    }
+
+    public FineTuneOptions ToOptions() => new()
+    {
+        ModelFolder = Model, DataPath = Data, OutputFolder = Out, Method = Methods[Method],
+        SelectionYaml = Selection, ScanResults = Scan, TopPercent = TopPercent, IncludeEmbeddingsAndHead = !NoEmbeddings,
+        Steps = Steps, LearningRate = LearningRate, SequenceLength = SequenceLength, BatchSize = BatchSize,
+        GradientAccumulation = GradientAccumulation, WarmupSteps = Warmup, ValidationFraction = ValidationFraction,
+        ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
+        LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,
+        Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
+    };
+}
+
+public sealed class TrainCommand(IAnsiConsole console) : Command<TrainSettings>
+{
+    public override int Execute(CommandContext context, TrainSettings settings, CancellationToken cancellationToken)
+    {
+        var result = TrainProgressView.Run(console, settings.Steps, (onPlan, onProgress) =>
+            FineTuneRecipe.Run(settings.ToOptions(), onPlan, onProgress, cancellationToken));
+        var last = result.Summary;
+        console.MarkupLine($"Trained steps {last.FirstStep}-{last.LastStep}; final loss [bold]{(last.Losses.Count > 0 ? last.Losses[^1] : double.NaN):F4}[/]" +
+                           (last.LastValidationLoss is { } v ? $", validation loss [bold]{v:F4}[/]" : ""));
+        console.MarkupLine($"Saved [blue]{Markup.Escape(result.ModelFolder)}[/]; metrics in [blue]{Markup.Escape(result.MetricsPath)}[/]");
+        return ExitCodes.Success;
+    }
+}

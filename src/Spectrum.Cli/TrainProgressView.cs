@@ -1,0 +1,57 @@
+// Shows what a fine-tuning run will train and then its steps: a bar with loss, tokens/s and ETA, or a line per tenth when not a terminal.
+using Spectre.Console;
+using Spectrum.Training;
+using Spectrum.Training.Recipes;
+
+namespace Spectrum.Cli;
+
+internal static class TrainProgressView
+{
+    public static T Run<T>(IAnsiConsole console, int totalSteps, Func<Action<FineTunePlan>, Action<TrainingProgress>, T> train)
+    {
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            // Logs and pipes get one line per tenth of the steps (and the last) instead of a redrawn bar.
+            int lastTenth = -1;
+            return train(plan => WritePlan(console, plan), p =>
+            {
+                int tenth = 10 * p.Step / Math.Max(1, p.TotalSteps);
+                if (tenth == lastTenth && p.Step != p.TotalSteps) return;
+                lastTenth = tenth;
+                console.MarkupLine($"[grey]{Describe(p)}, about {p.EstimatedRemaining:hh\\:mm\\:ss} left[/]");
+            });
+        }
+
+        T result = default!;
+        console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                // Lines written while the bar is live appear above it, so the plan stays on screen.
+                var task = context.AddTask("Loading model and data", maxValue: totalSteps);
+                result = train(plan => WritePlan(console, plan), p =>
+                {
+                    task.Value = p.Step;
+                    task.Description = Markup.Escape(Describe(p));
+                });
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    private static string Describe(TrainingProgress p) =>
+        $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4}{(p.ValidationLoss is { } v ? $" (validation {v:F4})" : "")}, {p.TokensPerSecond:F0} tokens/s";
+
+    private static void WritePlan(IAnsiConsole console, FineTunePlan plan)
+    {
+        console.MarkupLine($"Method [bold]{FineTuneOptions.CliName(plan.Method)}[/]: {plan.TrainableParameters:N0} of {plan.TotalParameters:N0} parameters trainable " +
+                           $"([bold]{plan.TrainableFraction:P2}[/]) in {plan.Modules.Count} tensors/modules; {plan.TrainingSequences} training and {plan.ValidationSequences} validation sequences.");
+        var m = plan.Memory;
+        console.MarkupLine($"Estimated memory (float32 on CPU): weights {Mb(m.WeightBytes)} + gradients {Mb(m.GradientBytes)} + AdamW {Mb(m.OptimizerBytes)} " +
+                           $"= [bold]{Mb(m.TotalBytes)}[/], plus about {Mb(plan.ActivationBytes)} of activations per micro-batch.");
+        if (plan.ResumedFromStep is { } step)
+            console.MarkupLine($"Resuming from the checkpoint of step [bold]{step}[/].");
+    }
+
+    private static string Mb(long bytes) => $"{bytes / 1048576.0:F1} MiB";
+}

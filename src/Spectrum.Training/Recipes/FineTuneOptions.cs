@@ -1,0 +1,158 @@
+// The settings of one fine-tuning run and the check that rejects combinations that cannot work, before any file is touched.
+using System.Globalization;
+using System.Text.Json;
+
+namespace Spectrum.Training.Recipes;
+
+/// <summary>What is trained: every weight, the Spectrum-selected ones, LoRA adapters (over a dense or NF4 base), or NF4 QLoRA on the selected projections.</summary>
+public enum FineTuneMethod
+{
+    Full,
+    Spectrum,
+    Lora,
+    QLora,
+    SpectrumQLora,
+}
+
+/// <summary>
+/// One run of <see cref="FineTuneRecipe"/>. Option names in messages are the CLI's (<c>--selection</c>), since that is
+/// where users meet them. Null hyper-parameters take the method's default (learning rate 1e-5 for full/Spectrum,
+/// 2e-4 for the LoRA family, as the paper used; LoRA r 32, alpha 16, dropout 0.05).
+/// </summary>
+public sealed record FineTuneOptions
+{
+    /// <summary>Hugging Face folder: config.json, safetensors and tokenizer files.</summary>
+    public required string ModelFolder { get; init; }
+    /// <summary>JSONL training records (text, instruction or conversation).</summary>
+    public required string DataPath { get; init; }
+    /// <summary>Receives checkpoints/, metrics.jsonl, run.json and the final model/.</summary>
+    public required string OutputFolder { get; init; }
+    public required FineTuneMethod Method { get; init; }
+
+    /// <summary>The scanner's Axolotl YAML (<c>unfrozen_parameters</c>); Spectrum methods only.</summary>
+    public string? SelectionYaml { get; init; }
+    /// <summary>Scan results JSON (ours or the reference's); selected with <see cref="TopPercent"/>. Spectrum methods only.</summary>
+    public string? ScanResults { get; init; }
+    /// <summary>Percent per module type kept from <see cref="ScanResults"/>; null = the reference default, 50.</summary>
+    public double? TopPercent { get; init; }
+    /// <summary>With <see cref="ScanResults"/>, also train the embedding and output head when the model has them (the reference always adds them).</summary>
+    public bool IncludeEmbeddingsAndHead { get; init; } = true;
+
+    public int Steps { get; init; } = 100;
+    public double? LearningRate { get; init; }
+    public int SequenceLength { get; init; } = 512;
+    public int BatchSize { get; init; } = 1;
+    public int GradientAccumulation { get; init; } = 1;
+    public int WarmupSteps { get; init; }
+    public double ValidationFraction { get; init; } = 0.05;
+    /// <summary>Validation loss every N steps over the whole validation split; 0 = never.</summary>
+    public int ValidateEvery { get; init; }
+    /// <summary>Crash-safe checkpoint every N steps and after the last; 0 = only what <see cref="Resume"/> needs: none.</summary>
+    public int CheckpointEvery { get; init; }
+
+    public int? LoraRank { get; init; }
+    public double? LoraAlpha { get; init; }
+    public double? LoraDropout { get; init; }
+
+    public int Seed { get; init; } = 42;
+    /// <summary>Continue from the last complete checkpoint in <c>&lt;out&gt;/checkpoints</c> (same options required).</summary>
+    public bool Resume { get; init; }
+    /// <summary>Save a PEFT adapter folder instead of merging the adapters into a full model (LoRA methods only).</summary>
+    public bool AdapterOnly { get; init; }
+    public bool GradientCheckpointing { get; init; }
+    /// <summary>Loss on prompts too, not only on responses.</summary>
+    public bool TrainOnInputs { get; init; }
+
+    public bool UsesLora => Method is FineTuneMethod.Lora or FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora;
+    public bool UsesSelection => Method is FineTuneMethod.Spectrum or FineTuneMethod.SpectrumQLora;
+    public bool QuantizesBase => Method is FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora;
+
+    public double EffectiveLearningRate => LearningRate ?? (UsesLora ? 2e-4 : 1e-5);
+
+    public LoraOptions LoraOptions(IReadOnlyList<string>? targets) =>
+        new(LoraRank ?? 32, LoraAlpha ?? 16, LoraDropout ?? 0.05, targets);
+
+    public static string CliName(FineTuneMethod method) => method switch
+    {
+        FineTuneMethod.QLora => "qlora",
+        FineTuneMethod.SpectrumQLora => "spectrum-qlora",
+        _ => method.ToString().ToLowerInvariant(),
+    };
+
+    public const string RunFileName = "run.json";
+
+    /// <summary>
+    /// Every check that needs no model: option combinations, ranges, and on <see cref="Resume"/> that the folder's
+    /// run.json was written by the same method and data settings. Reads at most run.json; writes nothing.
+    /// </summary>
+    /// <exception cref="TrainingConfigurationException">Names the options involved and what to change.</exception>
+    public void Validate()
+    {
+        string method = $"--method {CliName(Method)}";
+        if (UsesSelection && SelectionYaml is null && ScanResults is null)
+            Fail($"{method} trains the Spectrum-selected modules, but neither --selection nor --scan was given. Pass the scanner's YAML with --selection, or its JSON with --scan and --top-percent.");
+        if (SelectionYaml is not null && ScanResults is not null)
+            Fail("--selection and --scan both choose the modules; pass one of them.");
+        if (!UsesSelection && (SelectionYaml ?? ScanResults) is not null)
+            Fail($"{(SelectionYaml is not null ? "--selection" : "--scan")} is given with {method}, which does not use a selection. Use --method spectrum or spectrum-qlora, or drop it.");
+        if (TopPercent is not null && ScanResults is null)
+            Fail($"--top-percent selects from scan results, but --scan was not given{(SelectionYaml is not null ? " (--selection is already a finished selection)" : "")}. Pass --scan, or drop --top-percent.");
+        if (TopPercent is { } percent && !(percent > 0 && percent <= 100))
+            Fail($"--top-percent is {percent}; expected a value in (0, 100].");
+        if (!UsesLora && (LoraRank ?? LoraAlpha ?? LoraDropout) is not null)
+            Fail($"--lora-rank/--lora-alpha/--lora-dropout are given with {method}, which trains no adapter. Use lora, qlora or spectrum-qlora, or drop them.");
+        if (!UsesLora && AdapterOnly)
+            Fail($"--adapter-only saves LoRA adapters, but {method} trains none. Drop --adapter-only or use a LoRA method.");
+        if (UsesLora)
+            LoraOptions(null).Validate();
+        if (Steps < 1)
+            Fail($"--steps is {Steps}; expected at least 1.");
+        if (SequenceLength < 2)
+            Fail($"--seq-len is {SequenceLength}; expected at least 2 (one input and one predicted token).");
+        if (BatchSize < 1 || GradientAccumulation < 1)
+            Fail($"--batch-size ({BatchSize}) and --grad-accum ({GradientAccumulation}) must be at least 1.");
+        if (WarmupSteps < 0 || WarmupSteps > Steps)
+            Fail($"--warmup is {WarmupSteps} with --steps {Steps}; expected 0..{Steps}.");
+        if (LearningRate is { } lr && !(lr > 0 && double.IsFinite(lr)))
+            Fail($"--lr is {lr}; expected a finite value > 0.");
+        if (!(ValidationFraction >= 0 && ValidationFraction < 1))
+            Fail($"--validation-fraction is {ValidationFraction}; expected a value in [0, 1).");
+        if (ValidateEvery < 0 || CheckpointEvery < 0)
+            Fail($"--validate-every ({ValidateEvery}) and --checkpoint-every ({CheckpointEvery}) must not be negative.");
+        if (ValidateEvery > 0 && ValidationFraction == 0)
+            Fail($"--validate-every {ValidateEvery} needs validation data, but --validation-fraction is 0. Set a fraction such as 0.05, or drop --validate-every.");
+        if (Resume && CheckpointEvery == 0)
+            Fail("--resume continues from checkpoints, but --checkpoint-every is 0, so the resumed run would save none. Pass the original --checkpoint-every.");
+
+        string runFile = Path.Combine(OutputFolder, RunFileName);
+        bool previousRun = File.Exists(runFile);
+        if (!Resume && previousRun && Directory.Exists(Path.Combine(OutputFolder, "checkpoints")))
+            Fail($"--out {OutputFolder} holds checkpoints of an earlier run. Pass --resume to continue it, or choose another --out.");
+        if (Resume && previousRun)
+        {
+            var saved = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(runFile)) ?? [];
+            foreach (var (key, value) in ResumeIdentity())
+            {
+                if (saved.TryGetValue(key, out var before) && before != value)
+                    Fail($"--resume: the run in {OutputFolder} used {key} {before}, this one {key} {value}. Resume with the original {key}, or choose another --out.");
+            }
+        }
+    }
+
+    /// <summary>The settings that decide which parameters train and which batches come: a resumed run must match them.</summary>
+    internal IReadOnlyDictionary<string, string> ResumeIdentity() => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["--method"] = CliName(Method),
+        ["--selection"] = SelectionYaml is null ? "none" : Path.GetFullPath(SelectionYaml),
+        ["--scan"] = ScanResults is null ? "none" : Path.GetFullPath(ScanResults),
+        ["--top-percent"] = (TopPercent ?? 50).ToString("R", CultureInfo.InvariantCulture),
+        ["--data"] = Path.GetFullPath(DataPath),
+        ["--seq-len"] = SequenceLength.ToString(CultureInfo.InvariantCulture),
+        ["--batch-size"] = BatchSize.ToString(CultureInfo.InvariantCulture),
+        ["--validation-fraction"] = ValidationFraction.ToString("R", CultureInfo.InvariantCulture),
+        ["--lora-rank"] = UsesLora ? (LoraRank ?? 32).ToString(CultureInfo.InvariantCulture) : "none",
+        ["--train-on-inputs"] = TrainOnInputs ? "true" : "false",
+    };
+
+    private static void Fail(string message) => throw new TrainingConfigurationException(message);
+}

@@ -1,0 +1,278 @@
+// The fine-tuning recipe: set up model, method and data → train with checkpoints and metrics → save a Hugging Face folder or PEFT adapter.
+using System.Text.Json;
+using Spectrum.Checkpoints;
+using Spectrum.Modeling;
+using Spectrum.Selection;
+using Spectrum.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Spectrum.Training.Recipes;
+
+/// <param name="TrainableParameters">Elements that get gradients and AdamW state.</param>
+/// <param name="Memory">Weights (as held, NF4 included), gradients and AdamW moments; float32 on CPU, no master copy.</param>
+/// <param name="ActivationBytes">Rough activation memory of one micro-batch; see <see cref="FineTuneRecipe.EstimateActivationBytes"/>.</param>
+/// <param name="Modules">The unfrozen parameters (full, Spectrum) or the LoRA-wrapped modules.</param>
+public sealed record FineTunePlan(
+    FineTuneMethod Method,
+    long TrainableParameters,
+    long TotalParameters,
+    MemoryEstimate Memory,
+    long ActivationBytes,
+    IReadOnlyList<string> Modules,
+    int TrainingSequences,
+    int ValidationSequences,
+    int? ResumedFromStep)
+{
+    public double TrainableFraction => TotalParameters == 0 ? 0 : (double)TrainableParameters / TotalParameters;
+}
+
+/// <param name="ModelFolder">The saved model (or adapter) folder, <c>&lt;out&gt;/model</c>.</param>
+public sealed record FineTuneResult(FineTunePlan Plan, TrainingSummary Summary, string ModelFolder, string MetricsPath);
+
+/// <summary>
+/// One readable procedure per <see cref="FineTuneMethod"/>: <see cref="Setup"/> validates the options, loads the model
+/// (float32 on CPU: trainable weights must stay float32, since bf16 AdamW updates of ~1e-5 round away), freezes or
+/// wraps it, tokenizes and packs the data and builds the trainer; <see cref="Train"/> runs (or resumes) it;
+/// <see cref="Save"/> writes <c>&lt;out&gt;/model</c>. <see cref="Run"/> does all three.
+/// QLoRA loads the dense float32 checkpoint first and then quantises each frozen projection to NF4, freeing its dense
+/// weight as it goes (the loader checks the whole checkpoint against an unwrapped model, so quantising while loading
+/// is left for later): peak memory during setup is the dense model's.
+/// </summary>
+public sealed class FineTuneRecipe : IDisposable
+{
+    private readonly FineTuneOptions _options;
+    private readonly ModelTokenizer _tokenizer;
+    private readonly IReadOnlyList<string> _loraTargets;
+    private readonly TrainingCheckpointStore? _store;
+
+    private FineTuneRecipe(FineTuneOptions options, LlamaForCausalLM model, ModelTokenizer tokenizer, Trainer trainer,
+        FineTunePlan plan, IReadOnlyList<string> loraTargets, TrainingCheckpointStore? store)
+    {
+        _options = options;
+        Model = model;
+        _tokenizer = tokenizer;
+        Trainer = trainer;
+        Plan = plan;
+        _loraTargets = loraTargets;
+        _store = store;
+    }
+
+    public LlamaForCausalLM Model { get; }
+    public Trainer Trainer { get; }
+    public FineTunePlan Plan { get; }
+    public string ModelOutputFolder => Path.Combine(_options.OutputFolder, "model");
+    public string MetricsPath => Path.Combine(_options.OutputFolder, "metrics.jsonl");
+
+    /// <summary>Setup, <paramref name="onPlan"/> (print the plan before the first step), train, save.</summary>
+    public static FineTuneResult Run(FineTuneOptions options, Action<FineTunePlan>? onPlan = null,
+        Action<TrainingProgress>? onProgress = null, CancellationToken cancellationToken = default)
+    {
+        using var recipe = Setup(options);
+        onPlan?.Invoke(recipe.Plan);
+        if (onProgress is not null)
+            recipe.Trainer.Progress += onProgress;
+        var summary = recipe.Train(cancellationToken);
+        string saved = recipe.Save();
+        return new FineTuneResult(recipe.Plan, summary, saved, recipe.MetricsPath);
+    }
+
+    /// <exception cref="TrainingConfigurationException">Invalid options or a selection that matches nothing; nothing is written.</exception>
+    /// <exception cref="DataFormatException">Unreadable data or tokenizer.</exception>
+    /// <exception cref="ScanResultsException">Unreadable selection YAML or scan results.</exception>
+    /// <exception cref="CheckpointException">Unreadable model folder.</exception>
+    /// <exception cref="ModelLoadException">Weights that do not fit config.json.</exception>
+    public static FineTuneRecipe Setup(FineTuneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+
+        // Everything that can be read without the model first, so a typo fails in milliseconds; the checkpoint's
+        // header first, so a wrong model path is reported as a checkpoint problem rather than a missing tokenizer.
+        using (Checkpoint.Open(options.ModelFolder)) { }
+        var patterns = options.UsesSelection ? SelectionPatterns(options) : null;
+        var tokenizer = ModelTokenizer.Load(options.ModelFolder);
+        var (training, validation) = PrepareData(options, tokenizer);
+
+        var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ScalarType.Float32);
+        try
+        {
+            if (tokenizer.VocabSize > model.Config.VocabSize)
+                throw new TrainingConfigurationException(
+                    $"The tokenizer in {options.ModelFolder} has {tokenizer.VocabSize} ids but config.json's vocab_size is {model.Config.VocabSize}: " +
+                    "some token ids would have no embedding. Use the model's own tokenizer files.");
+            model.GradientCheckpointing = options.GradientCheckpointing;
+            var (modules, loraTargets, rowRanges) = PrepareMethod(options, model, patterns);
+
+            var trainable = AdamWOptimizer.Trainable(model);
+            long trainableCount = trainable.Sum(p => p.Parameter.numel());
+            // The checkpoint's own parameters (tied embeddings once) plus any adapters, which are all trainable.
+            long total = model.Config.ParameterCount + (options.UsesLora ? trainableCount : 0);
+            var plan = new FineTunePlan(options.Method, trainableCount, total, EstimateMemory(model, trainableCount),
+                EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing),
+                modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null);
+
+            var trainerOptions = new TrainerOptions
+            {
+                TotalSteps = options.Steps,
+                LearningRate = options.EffectiveLearningRate,
+                WarmupSteps = options.WarmupSteps,
+                GradientAccumulationSteps = options.GradientAccumulation,
+                Seed = options.Seed,
+                CheckpointEvery = options.CheckpointEvery,
+                ValidateEvery = options.ValidateEvery,
+                ValidationBatches = options.ValidateEvery > 0 ? (validation!.Sequences.Count + options.BatchSize - 1) / options.BatchSize : 0,
+                MetricsLogPath = Path.Combine(options.OutputFolder, "metrics.jsonl"),
+            };
+            var store = options.CheckpointEvery > 0 ? new TrainingCheckpointStore(Path.Combine(options.OutputFolder, "checkpoints")) : null;
+            var trainer = new Trainer(model, new PackedBatchSource(training, options.BatchSize, options.Seed), trainerOptions,
+                options.ValidateEvery > 0 ? new PackedBatchSource(validation!, options.BatchSize, options.Seed) : null, store, rowRanges);
+
+            if (options.Resume)
+            {
+                var resumed = trainer.Resume(store!);
+                plan = plan with { ResumedFromStep = resumed.Checkpoint?.Step };
+            }
+            Directory.CreateDirectory(options.OutputFolder);
+            File.WriteAllText(Path.Combine(options.OutputFolder, FineTuneOptions.RunFileName),
+                JsonSerializer.Serialize(options.ResumeIdentity(), new JsonSerializerOptions { WriteIndented = true }));
+            return new FineTuneRecipe(options, model, tokenizer, trainer, plan, loraTargets, store);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the remaining steps (all of them, or those after the resumed checkpoint).</summary>
+    public TrainingSummary Train(CancellationToken cancellationToken = default) => Trainer.Train(cancellationToken);
+
+    /// <summary>
+    /// Writes <c>&lt;out&gt;/model</c>: a Hugging Face folder with LoRA merged (safetensors in the checkpoint's dtype when
+    /// it is float32/float16, else bf16; tokenizer files copied), or with <see cref="FineTuneOptions.AdapterOnly"/> a PEFT
+    /// adapter folder. Returns the folder.
+    /// </summary>
+    public string Save()
+    {
+        string folder = ModelOutputFolder;
+        if (_options.AdapterOnly)
+        {
+            PeftAdapterWriter.Write(Model, _options.LoraOptions(_loraTargets), Path.GetFullPath(_options.ModelFolder), folder, _tokenizer.FilesToCopy);
+            return folder;
+        }
+        using var checkpoint = Checkpoint.Open(_options.ModelFolder);
+        var dtype = checkpoint.Config?.TorchDtype switch
+        {
+            "float32" => SafetensorsDType.F32,
+            "float16" => SafetensorsDType.F16,
+            _ => SafetensorsDType.BF16,
+        };
+        HuggingFaceExporter.Save(Model, Model.Config, folder, dtype, extraFilesToCopy: _tokenizer.FilesToCopy);
+        return folder;
+    }
+
+    public void Dispose()
+    {
+        Trainer.Dispose();
+        Model.Dispose();
+    }
+
+    // ------------------------------------------------------------------------------------------------ setup steps
+
+    /// <summary>Axolotl patterns from the YAML, or from scan results + percent with the embedding/head names the model really has.</summary>
+    private static IReadOnlyList<string> SelectionPatterns(FineTuneOptions options)
+    {
+        if (options.SelectionYaml is not null)
+            return AxolotlYaml.ReadPatterns(options.SelectionYaml);
+        var scores = ScanResultsJson.Read(options.ScanResults!);
+        var selection = TopPercentSelection.Select(scores, options.TopPercent ?? 50);
+        IReadOnlyList<string> extras = [];
+        if (options.IncludeEmbeddingsAndHead)
+        {
+            using var checkpoint = Checkpoint.Open(options.ModelFolder);
+            var names = checkpoint.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            extras = AxolotlYaml.ReferenceExtraParameterNames.Where(names.Contains).ToList();
+        }
+        return AxolotlYaml.Patterns(selection, extras);
+    }
+
+    /// <summary>JSONL → records → split → ChatML tokens (loss on responses unless TrainOnInputs) → packed rows.</summary>
+    private static (PackedDataset Training, PackedDataset? Validation) PrepareData(FineTuneOptions options, ModelTokenizer tokenizer)
+    {
+        var records = TrainingRecords.Load(options.DataPath);
+        if (options.ValidationFraction > 0 && records.Count < 2)
+            throw new TrainingConfigurationException(
+                $"--validation-fraction {options.ValidationFraction} needs at least 2 records, but --data {options.DataPath} has {records.Count}. Add data or set the fraction to 0.");
+        var split = DatasetSplit.Split(records, options.ValidationFraction, options.Seed);
+        var examples = new ExampleTokenizer(tokenizer, ChatTemplate.ChatMl, options.TrainOnInputs);
+        int padId = tokenizer.PadId ?? tokenizer.EosId!.Value;
+        var training = SequencePacker.Pack(examples.TokenizeAll(split.Train), options.SequenceLength, padId);
+        var validation = split.Validation.Count > 0
+            ? SequencePacker.Pack(examples.TokenizeAll(split.Validation), options.SequenceLength, padId)
+            : null;
+        return (training, validation);
+    }
+
+    /// <summary>Freezes (full, Spectrum) or wraps (LoRA family) the model; returns what trains, the LoRA targets and any row ranges.</summary>
+    private static (IReadOnlyList<string> Modules, IReadOnlyList<string> LoraTargets, IReadOnlyDictionary<string, IReadOnlyList<RowRange>>? RowRanges)
+        PrepareMethod(FineTuneOptions options, LlamaForCausalLM model, IReadOnlyList<string>? patterns)
+    {
+        switch (options.Method)
+        {
+            case FineTuneMethod.Full:
+                return (ParameterFreezer.FreezeAllExcept(model, _ => true).Trainable, [], null);
+            case FineTuneMethod.Spectrum:
+                var report = ParameterFreezer.Apply(model, patterns!);
+                return (report.Trainable, [], report.RowRanges);
+        }
+
+        IReadOnlyList<string>? targets = null;   // null: every projection (the paper's "all linear"), lm_head excluded
+        if (options.Method == FineTuneMethod.SpectrumQLora)
+        {
+            targets = LoraInjection.ModulesSelectedBy(patterns!, model.ProjectionModuleNames());
+            if (targets.Count == 0)
+                throw new TrainingConfigurationException(
+                    $"--method spectrum-qlora puts LoRA on the selected projections, but the selection ({string.Join(", ", patterns!.Take(4))}...) " +
+                    "selects none of the model's q/k/v/o/gate/up/down projections (embeddings and head cannot carry LoRA). Check that the selection belongs to this model.");
+        }
+        using var generator = new Generator((ulong)options.Seed);
+        var injected = LoraInjection.Apply(model, options.LoraOptions(targets), model.ReplaceModule,
+            quantizeBase: options.QuantizesBase, generator: generator);
+        if (options.QuantizesBase)
+        {
+            // QLoRA keeps every frozen projection in NF4, not only the wrapped ones; embeddings, norms and head stay dense.
+            foreach (var (name, linear) in model.Projections().ToList())
+            {
+                model.ReplaceModule(name, new Nf4Linear(linear));
+                linear.Dispose();
+            }
+        }
+        ParameterFreezer.FreezeAllExcept(model, LoraLinear.IsAdapterParameter);
+        return (injected.WrappedModules, injected.WrappedModules, null);
+    }
+
+    /// <summary>Resident weights as held (NF4 codes and scales count at their byte size) + float32 gradients (4 B) and AdamW moments (8 B) per trainable element.</summary>
+    private static MemoryEstimate EstimateMemory(LlamaForCausalLM model, long trainable)
+    {
+        long weights = UniqueParameters.Of(model).Sum(p => p.Parameter.numel() * p.Parameter.element_size())
+                       + model.named_buffers().Sum(b => b.buffer.numel() * b.buffer.element_size());
+        return new MemoryEstimate(weights, 0, trainable * 4, trainable * 8);
+    }
+
+    /// <summary>
+    /// Rough float32 activations kept for backward, one micro-batch of b×s tokens: per layer about 10·hidden +
+    /// 3·intermediate values per token plus heads·s attention probabilities per token; the logits and their
+    /// softmax gradient add 2·vocab per token. With gradient checkpointing only each layer's input (hidden per
+    /// token) is kept, plus one layer recomputed at a time. Allocator overhead and temporaries are not included.
+    /// </summary>
+    public static long EstimateActivationBytes(LlamaConfig config, int batchSize, int sequenceLength, bool gradientCheckpointing)
+    {
+        long tokens = (long)batchSize * sequenceLength;
+        long perLayer = tokens * (10L * config.HiddenSize + 3L * config.IntermediateSize + (long)config.NumAttentionHeads * sequenceLength);
+        long layers = gradientCheckpointing
+            ? tokens * config.HiddenSize * config.NumHiddenLayers + perLayer
+            : perLayer * config.NumHiddenLayers;
+        return 4 * (layers + tokens * 2L * config.VocabSize);
+    }
+}

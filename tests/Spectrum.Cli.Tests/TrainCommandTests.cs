@@ -1,0 +1,108 @@
+// Runs `spectrum train` in-process on a tiny generated model: a Spectrum run from scan results, the progress output, and exit codes of bad input.
+using System.Reflection;
+using System.Text.Json;
+using Spectre.Console.Testing;
+using Spectrum.Checkpoints;
+using Spectrum.Modeling;
+using Spectrum.Selection;
+using TorchSharp;
+
+namespace Spectrum.Cli.Tests;
+
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), $"spectrum-cli-train-{Guid.NewGuid():N}");
+    private readonly string _model;
+    private readonly string _data;
+    private readonly string _scan;
+
+    public TrainCommandTests()
+    {
+        Directory.CreateDirectory(_folder);
+        _model = Path.Combine(_folder, "model");
+        // Vocabulary 584 covers the fixture tokenizer's ids (0..580).
+        var config = LlamaConfig.Tiny(hiddenSize: 32, intermediateSize: 64, vocabSize: 584);
+        using (var generator = new torch.Generator(5))
+        using (var model = new LlamaForCausalLM(config, torch.ScalarType.Float32, generator: generator))
+        {
+            string tokenizer = Path.Combine(RepositoryRoot, "tests", "reference", "fixtures", "tokenizers", "byte-level-bpe");
+            HuggingFaceExporter.Save(model, config, _model, SafetensorsDType.F32,
+                extraFilesToCopy: [Path.Combine(tokenizer, "tokenizer.json"), Path.Combine(tokenizer, "tokenizer_config.json")]);
+        }
+        _data = Path.Combine(_folder, "data.jsonl");
+        File.WriteAllLines(_data, Enumerable.Range(0, 12).Select(i => JsonSerializer.Serialize(new { instruction = $"Double {i}.", output = $"{2 * i}" })));
+        _scan = Path.Combine(_folder, "scan.json");
+        string[] types = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+        ScanResultsJson.WriteFlat(_scan, Enumerable.Range(0, 2).SelectMany(l => types.Select(t => new ModuleScore($"model.layers.{l}.{t}", t, 1.0 + l))).ToList());
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static string RepositoryRoot { get; } = typeof(TrainCommandTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
+
+    private static (int ExitCode, string Output) Run(bool interactive, params string[] args)
+    {
+        var console = new TestConsole().Width(200);
+        if (interactive)
+            console.Interactive();
+        int code = SpectrumApp.Create(console).Run(args);
+        return (code, console.Output);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Spectrum_from_scan_results_trains_and_writes_a_loadable_model(bool interactive)
+    {
+        string output = Path.Combine(_folder, "run");
+        var (code, text) = Run(interactive, "train", _model, "--data", _data, "--method", "spectrum", "--scan", _scan, "--top-percent", "50",
+            "--out", output, "--steps", "10", "--seq-len", "32", "--batch-size", "2", "--lr", "1e-3", "--validation-fraction", "0.2", "--validate-every", "5");
+
+        Assert.True(code == ExitCodes.Success, text);
+        Assert.Contains("parameters trainable", text);
+        Assert.Contains("Estimated memory", text);
+        Assert.Contains("Saved", text);
+        if (!interactive)
+        {
+            // One line per tenth of the steps: 10 steps give 10 progress lines.
+            Assert.Equal(10, text.Split('\n').Count(l => l.Contains("tokens/s") && l.Contains("left")));
+        }
+        using var checkpoint = Checkpoint.Open(Path.Combine(output, "model"));
+        checkpoint.ValidateAgainstConfig();
+        Assert.Equal(10, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Count(l => l.Contains("\"train\"")));
+    }
+
+    [Theory]
+    [InlineData("--method spectrum", "--selection", "--method", "spectrum")]
+    [InlineData("--selection", "--method lora", "--method", "lora", "--selection", "SCAN")]
+    [InlineData("--top-percent", "--scan", "--method", "full", "--top-percent", "25")]
+    [InlineData("--adapter-only", "--method full", "--method", "full", "--adapter-only")]
+    public void Invalid_combinations_exit_2_naming_both_options(string first, string second, params string[] extra)
+    {
+        string output = Path.Combine(_folder, "bad");
+        var args = new[] { "train", _model, "--data", _data, "--out", output }.Concat(extra.Select(a => a == "SCAN" ? _scan : a)).ToArray();
+        var (code, text) = Run(false, args);
+
+        Assert.True(code == ExitCodes.Usage, text);
+        Assert.Contains(first, text);
+        Assert.Contains(second, text);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void Unknown_method_and_bad_data_have_their_exit_codes()
+    {
+        var (code, text) = Run(false, "train", _model, "--data", _data, "--method", "bitfit", "--out", Path.Combine(_folder, "x"));
+        Assert.True(code == ExitCodes.Usage, text);
+        Assert.Contains("--method must be one of", text);
+
+        string bad = Path.Combine(_folder, "bad.jsonl");
+        File.WriteAllText(bad, "{\"prompt\": 1}\n");
+        (code, text) = Run(false, "train", _model, "--data", bad, "--method", "full", "--out", Path.Combine(_folder, "y"));
+        Assert.True(code == ExitCodes.BadData, text);
+
+        (code, text) = Run(false, "train", Path.Combine(_folder, "missing"), "--data", _data, "--method", "full", "--out", Path.Combine(_folder, "z"));
+        Assert.True(code == ExitCodes.BadCheckpoint, text);
+    }
+}

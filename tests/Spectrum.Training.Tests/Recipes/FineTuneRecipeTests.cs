@@ -1,0 +1,239 @@
+// The fine-tuning recipe end to end on a tiny generated Llama: freezing per method, exported folders, merged LoRA, adapters, exact resume, option checks.
+using System.Text.Json;
+using Spectrum.Checkpoints;
+using Spectrum.Modeling;
+using Spectrum.Selection;
+using Spectrum.Training.Recipes;
+using Spectrum.Training.Tests.TestSupport;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Spectrum.Training.Tests.Recipes;
+
+public sealed class FineTuneRecipeTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+    private readonly string _model;
+    private readonly string _data;
+    private readonly string _selection;
+
+    public FineTuneRecipeTests()
+    {
+        _model = TinyModelFolder.Create(_folder.File("base"));
+        _data = TinyModelFolder.WriteData(_folder.File("data.jsonl"));
+        _selection = _folder.File("selection.yaml");
+        File.WriteAllText(_selection, "unfrozen_parameters:\n- ^lm_head.weight$\n# mlp.down_proj layers\n- model.layers.1.mlp.down_proj\n");
+    }
+
+    public void Dispose() => _folder.Dispose();
+
+    private FineTuneOptions Options(FineTuneMethod method, string outName = "out") => new()
+    {
+        ModelFolder = _model,
+        DataPath = _data,
+        OutputFolder = _folder.File(outName),
+        Method = method,
+        SelectionYaml = method is FineTuneMethod.Spectrum or FineTuneMethod.SpectrumQLora ? _selection : null,
+        Steps = 3,
+        LearningRate = 1e-2,
+        SequenceLength = 48,
+        BatchSize = 2,
+        ValidationFraction = 0.2,
+        ValidateEvery = 2,
+        LoraRank = method is FineTuneMethod.Lora or FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora ? 4 : null,
+        Seed = 3,
+    };
+
+    private static readonly string[] Projections = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+
+    private static HashSet<string> ExpectedTrainable(FineTuneMethod method, IEnumerable<string> allParameters) => method switch
+    {
+        FineTuneMethod.Full => allParameters.ToHashSet(),
+        FineTuneMethod.Spectrum => ["lm_head.weight", "model.layers.1.mlp.down_proj.weight"],
+        FineTuneMethod.SpectrumQLora => ["model.layers.1.mlp.down_proj.lora_A.weight", "model.layers.1.mlp.down_proj.lora_B.weight"],
+        _ => Enumerable.Range(0, 2).SelectMany(l => Projections.SelectMany(p => new[] { $"model.layers.{l}.{p}.lora_A.weight", $"model.layers.{l}.{p}.lora_B.weight" })).ToHashSet(),
+    };
+
+    [Theory]
+    [InlineData(FineTuneMethod.Full)]
+    [InlineData(FineTuneMethod.Spectrum)]
+    [InlineData(FineTuneMethod.Lora)]
+    [InlineData(FineTuneMethod.QLora)]
+    [InlineData(FineTuneMethod.SpectrumQLora)]
+    public void EachMethodTrainsExactlyItsParametersAndSavesALoadableMergedModel(FineTuneMethod method)
+    {
+        var options = Options(method);
+        using var recipe = FineTuneRecipe.Setup(options);
+        var before = recipe.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
+            .Concat(recipe.Model.named_buffers().Select(b => (b.name, b.buffer)))
+            .ToDictionary(p => p.Item1, p => p.Item2.detach().clone());
+        var parameterNames = recipe.Model.named_parameters().Select(p => p.name).ToList();
+        var expected = ExpectedTrainable(method, parameterNames);
+
+        var summary = recipe.Train();
+
+        Assert.Equal(3, summary.Losses.Count);
+        Assert.All(summary.Losses, loss => Assert.True(double.IsFinite(loss), $"loss {loss}"));
+        Assert.Equal(expected.Order(), recipe.Trainer.Optimizer.ParameterNames.Order());
+        Assert.Equal(expected.Order(), parameterNames.Where(n => recipe.Model.get_parameter(n)!.requires_grad).Order());
+        Assert.All(expected, name => Assert.True(recipe.Trainer.Optimizer.HasState(name), $"{name} has no AdamW state"));
+        Assert.Equal(expected.Sum(n => recipe.Model.get_parameter(n)!.numel()), recipe.Plan.TrainableParameters);
+        var after = recipe.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
+            .Concat(recipe.Model.named_buffers().Select(b => (b.name, b.buffer)))
+            .ToDictionary(p => p.Item1, p => p.Item2);
+        foreach (var (name, tensor) in before)
+        {
+            if (expected.Contains(name))
+                Assert.False(TensorAssert.BitEqual(tensor, after[name]), $"trainable {name} did not change");
+            else
+                TensorAssert.Identical(tensor, after[name], $"frozen {name}");
+        }
+        if (method is FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora)
+            Assert.Contains(after.Keys, name => name.EndsWith("weight_packed", StringComparison.Ordinal));
+
+        string saved = recipe.Save();
+        using (var checkpoint = Checkpoint.Open(saved))
+            checkpoint.ValidateAgainstConfig();
+        Assert.True(File.Exists(Path.Combine(saved, "tokenizer.json")));
+        using var exported = LlamaForCausalLM.FromPretrained(saved);
+        using var ids = torch.tensor(new long[] { 577, 579, 40, 41, 42, 580, 12, 99 }, [1, 8]);
+        recipe.Model.eval();
+        exported.eval();
+        using var noGrad = torch.no_grad();
+        using var adapted = recipe.Model.call(ids);
+        using var reloaded = exported.call(ids);
+        double maxError = (adapted - reloaded).abs().max().item<float>();
+        Assert.True(maxError <= 1e-4, $"exported logits differ from the trained model's by {maxError}");
+    }
+
+    [Fact]
+    public void AdapterOnlySavesPeftNamedLoraWeightsAndConfig()
+    {
+        var options = Options(FineTuneMethod.QLora) with { AdapterOnly = true, Steps = 2 };
+        using var recipe = FineTuneRecipe.Setup(options);
+        recipe.Train();
+        string folder = recipe.Save();
+
+        var tensors = TensorFiles.Read(Path.Combine(folder, PeftAdapterWriter.WeightsFileName));
+        var live = recipe.Model.named_parameters().Where(p => LoraLinear.IsAdapterParameter(p.name)).ToList();
+        Assert.Equal(28, tensors.Count);
+        foreach (var (name, parameter) in live)
+            TensorAssert.Identical(parameter, tensors[PeftAdapterWriter.NamePrefix + name], name);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, PeftAdapterWriter.ConfigFileName)));
+        Assert.Equal("LORA", config.RootElement.GetProperty("peft_type").GetString());
+        Assert.Equal(4, config.RootElement.GetProperty("r").GetInt32());
+        Assert.False(File.Exists(Path.Combine(folder, "config.json")));
+        foreach (var tensor in tensors.Values)
+            tensor.Dispose();
+    }
+
+    [Fact]
+    public void ScanResultsAndPercentSelectTopModulesPerTypePlusEmbeddingAndHead()
+    {
+        string scan = _folder.File("scan.json");
+        var scores = Enumerable.Range(0, 2).SelectMany(l => Projections.Select(p => new ModuleScore($"model.layers.{l}.{p}", p, l == 1 ? 2.0 : 1.0))).ToList();
+        ScanResultsJson.WriteFlat(scan, scores);
+        var options = Options(FineTuneMethod.Full) with { Method = FineTuneMethod.Spectrum, ScanResults = scan, TopPercent = 50, Steps = 1, ValidateEvery = 0 };
+        using var recipe = FineTuneRecipe.Setup(options);
+        var expected = Projections.Select(p => $"model.layers.1.{p}.weight").Append("lm_head.weight").Append("model.embed_tokens.weight");
+        Assert.Equal(expected.Order(), recipe.Trainer.Optimizer.ParameterNames.Order());
+    }
+
+    [Fact]
+    public void ResumedRunRepeatsTheUninterruptedLossSequence()
+    {
+        var options = Options(FineTuneMethod.Lora) with { Steps = 4, CheckpointEvery = 2, LoraDropout = 0.1, WarmupSteps = 1 };
+        var straight = FineTuneRecipe.Run(options with { OutputFolder = _folder.File("straight") });
+
+        var interrupted = options with { OutputFolder = _folder.File("interrupted") };
+        using var stop = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => FineTuneRecipe.Run(interrupted,
+            onProgress: p => { if (p.Step == 2) stop.Cancel(); }, cancellationToken: stop.Token));
+        Assert.Equal(2, TrainLosses(Path.Combine(interrupted.OutputFolder, "metrics.jsonl")).Count);
+        var resumed = FineTuneRecipe.Run(interrupted with { Resume = true });
+
+        Assert.Equal(2, resumed.Plan.ResumedFromStep);
+        Assert.Equal(4, TrainLosses(straight.MetricsPath).Count);
+        Assert.Equal(TrainLosses(straight.MetricsPath), TrainLosses(resumed.MetricsPath));
+        Assert.Equal(ValidationLosses(straight.MetricsPath), ValidationLosses(resumed.MetricsPath));
+    }
+
+    [Fact]
+    public void ResumingWithAnotherMethodFailsNamingBothOptionsAndTouchesNothing()
+    {
+        var first = Options(FineTuneMethod.Lora) with { Steps = 2, CheckpointEvery = 2, ValidateEvery = 0 };
+        FineTuneRecipe.Run(first);
+        var files = Snapshot(first.OutputFolder);
+
+        var error = Assert.Throws<TrainingConfigurationException>(() =>
+            FineTuneRecipe.Setup(first with { Method = FineTuneMethod.Full, LoraRank = null, Resume = true }));
+        Assert.Contains("--resume", error.Message);
+        Assert.Contains("--method", error.Message);
+        Assert.Equal(files, Snapshot(first.OutputFolder));
+
+        var fresh = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(first));
+        Assert.Contains("--resume", fresh.Message);
+        Assert.Contains("--out", fresh.Message);
+    }
+
+    public static TheoryData<string, string, string> InvalidCombinations => new()
+    {
+        { "spectrum-without-selection", "--method spectrum", "--selection" },
+        { "selection-with-lora", "--selection", "--method lora" },
+        { "top-percent-without-scan", "--top-percent", "--scan" },
+        { "selection-and-scan", "--selection", "--scan" },
+        { "adapter-only-with-full", "--adapter-only", "--method full" },
+        { "lora-rank-with-spectrum", "--lora-rank", "--method spectrum" },
+        { "validate-without-validation-data", "--validate-every", "--validation-fraction" },
+        { "resume-without-checkpoints", "--resume", "--checkpoint-every" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidCombinations))]
+    public void InvalidCombinationsFailBeforeAnyFileIsWritten(string combination, string firstOption, string secondOption)
+    {
+        var spectrum = Options(FineTuneMethod.Spectrum);
+        var options = combination switch
+        {
+            "spectrum-without-selection" => spectrum with { SelectionYaml = null },
+            "selection-with-lora" => Options(FineTuneMethod.Lora) with { SelectionYaml = _selection },
+            "top-percent-without-scan" => spectrum with { TopPercent = 25 },
+            "selection-and-scan" => spectrum with { ScanResults = _folder.File("scan.json") },
+            "adapter-only-with-full" => Options(FineTuneMethod.Full) with { AdapterOnly = true },
+            "lora-rank-with-spectrum" => spectrum with { LoraRank = 8 },
+            "validate-without-validation-data" => spectrum with { ValidationFraction = 0 },
+            "resume-without-checkpoints" => spectrum with { Resume = true },
+            _ => throw new ArgumentOutOfRangeException(nameof(combination)),
+        };
+
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+        Assert.Contains(firstOption, error.Message);
+        Assert.Contains(secondOption, error.Message);
+        Assert.False(Directory.Exists(options.OutputFolder), $"{options.OutputFolder} was created");
+    }
+
+    [Theory]
+    [InlineData(FineTuneMethod.Spectrum, "model.layers.9.mlp.down_proj")]
+    [InlineData(FineTuneMethod.SpectrumQLora, "^lm_head.weight$")]
+    public void ASelectionThatMatchesNothingTrainableIsAnError(FineTuneMethod method, string pattern)
+    {
+        File.WriteAllText(_selection, $"unfrozen_parameters:\n- {pattern}\n");
+        var options = Options(method);
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+        Assert.Contains(pattern, error.Message);
+        Assert.False(Directory.Exists(options.OutputFolder));
+    }
+
+    private static List<double> TrainLosses(string metrics) => Entries(metrics, "train");
+
+    private static List<double> ValidationLosses(string metrics) => Entries(metrics, "validation");
+
+    private static List<double> Entries(string metrics, string type) => File.ReadAllLines(metrics)
+        .Select(line => JsonDocument.Parse(line).RootElement)
+        .Where(e => e.GetProperty("type").GetString() == type)
+        .Select(e => e.GetProperty("loss").GetDouble())
+        .ToList();
+
+    private static Dictionary<string, string> Snapshot(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+        .ToDictionary(f => f, f => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f))));
+}
