@@ -23,7 +23,7 @@ public static class SafetensorsWriter
         byte[] header = BuildHeader(filePath, tensors, byteLengths, metadata);
 
         string? tensorInProgress = null;
-        AtomicFile.Write(filePath, stream =>
+        AtomicFile.WriteCheckpointFile(filePath, stream =>
         {
             Span<byte> prefix = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);

@@ -59,7 +59,7 @@ public static class ShardedCheckpointWriter
             ["weight_map"] = new JsonObject(weightMap.Select(pair =>
                 KeyValuePair.Create(pair.Key, (JsonNode?)JsonValue.Create(pair.Value)))),
         };
-        AtomicFile.WriteText(indexPath, index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteCheckpointText(indexPath, index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         DeleteStale(Path.Combine(folderPath, Checkpoint.SingleFileName));
     }
 
@@ -87,7 +87,7 @@ public static class ShardedCheckpointWriter
     {
         if (configJson is not null)
         {
-            AtomicFile.WriteText(configPath, configJson);
+            AtomicFile.WriteCheckpointText(configPath, configJson);
         }
     }
 

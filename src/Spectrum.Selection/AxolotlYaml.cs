@@ -1,4 +1,5 @@
 // Writes and reads the `unfrozen_parameters` YAML that Axolotl uses to train only the selected modules.
+using Spectrum.Checkpoints;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;

@@ -1,4 +1,5 @@
 // Reads and writes the reference scanner's result files (flat snr_results_<slug>.json and its _sorted.json).
+using Spectrum.Checkpoints;
 using System.Text;
 
 namespace Spectrum.Selection;

@@ -1,4 +1,5 @@
 // The reference's JSON layouts: Python-identical text, bit-exact round trips, strict errors with lines, atomic writes.
+using Spectrum.Checkpoints;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
