@@ -7,7 +7,7 @@ mask, SwiGLU MLP) with deliberately different mechanics (per-head loops, explici
 per-frequency loop for Llama 3.1 RoPE scaling in float64). It is not a trainer and not a speed reference.
 
 Writes tests/reference/fixtures/llama/<case>/:
-  model/config.json + weights     safetensors written by hand here (struct + json), independent of our C# writer
+  model/config.json + weights     safetensors written by hand (safetensors_io.py, struct + json), independent of our C# writer
   expected.safetensors            input_ids (I64) and logits (F32), plus position_ids / logits_at_positions where
                                   a case also checks explicit positions
 Cases:
@@ -20,9 +20,11 @@ Run:   /usr/bin/python3 tests/reference/make_llama_fixture.py           (rewrite
        /usr/bin/python3 tests/reference/make_llama_fixture.py --check   (regenerate in a temp folder and compare)
 Needs Debian's python3-torch (1.13) and python3-numpy.
 """
-import filecmp, json, math, os, struct, sys, tempfile
+import filecmp, json, math, os, sys, tempfile
 
 import torch
+
+from safetensors_io import read_safetensors, write_safetensors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixtures", "llama")
@@ -92,60 +94,17 @@ def make_weights(case):
     return [(name, w.to(STORAGE[case["dtype"]])) for name, w in weights]
 
 
-def tensor_bytes(t):
-    t = t.contiguous()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().tobytes()  # numpy has no bfloat16; the bit pattern is what we store
-    return t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
-
-
-SAFETENSORS_DTYPE = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32", torch.int64: "I64"}
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {"__metadata__": {"format": "pt"}}, 0, []
-    for name, t in tensors:
-        data = tensor_bytes(t)
-        header[name] = {"dtype": SAFETENSORS_DTYPE[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
-
-def read_safetensors(path):
-    """Minimal reader for --check (our own files only)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = entry["data_offsets"]
-        dtype = {"F32": torch.float32, "I64": torch.int64}[entry["dtype"]]
-        out[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(entry["shape"])
-    return out
-
-
 def write_model(folder, case, weights):
     os.makedirs(folder, exist_ok=True)
     if case["shards"] == 1:
-        write_safetensors(os.path.join(folder, "model.safetensors"), weights)
+        write_safetensors(os.path.join(folder, "model.safetensors"), weights, metadata={"format": "pt"})
     else:
         per_shard = math.ceil(len(weights) / case["shards"])
         weight_map, total = {}, 0
         for k in range(case["shards"]):
             shard = weights[k * per_shard:(k + 1) * per_shard]
             file = f"model-{k + 1:05d}-of-{case['shards']:05d}.safetensors"
-            write_safetensors(os.path.join(folder, file), shard)
+            write_safetensors(os.path.join(folder, file), shard, metadata={"format": "pt"})
             for name, t in shard:
                 weight_map[name] = file
                 total += t.numel() * t.element_size()
@@ -261,7 +220,7 @@ def generate_case(folder, name, case):
         positions = torch.tensor(case["positions"], dtype=torch.int64)
         expected += [("position_ids", positions),
                      ("logits_at_positions", reference_logits(case, decoded, ids, positions))]
-    write_safetensors(os.path.join(folder, "expected.safetensors"), expected)
+    write_safetensors(os.path.join(folder, "expected.safetensors"), expected, metadata={"format": "pt"})
 
 
 def generate(root):

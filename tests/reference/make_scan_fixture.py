@@ -5,16 +5,18 @@ Writes tests/reference/fixtures/scan/:
   model/config.json, model/model-0000{1,2}-of-00002.safetensors, model/model.safetensors.index.json
   expected_snr_results.json   flat layout of the reference scanner: {module: {"snr": score, "type": type}}
   expected_selection.json     {"25": [modules...], "50": [...]} top percent per type
-The safetensors files are written by hand here (struct + json) so the fixture does not depend on our C# writer;
+The safetensors files are written by hand (safetensors_io.py, struct + json) so the fixture does not depend on our C# writer;
 scores follow the published method with torch.linalg.svdvals in float32, as the reference scanner does.
 
 Run:   /usr/bin/python3 tests/reference/make_scan_fixture.py           (rewrite the fixture)
        /usr/bin/python3 tests/reference/make_scan_fixture.py --check   (regenerate in a temp folder and compare)
 Needs Debian's python3-torch (1.13) and python3-numpy.
 """
-import json, math, os, re, struct, sys, tempfile, filecmp
+import json, math, os, sys, tempfile, filecmp
 
 import torch
+
+from safetensors_io import write_safetensors
 
 HIDDEN, INTERMEDIATE, LAYERS, HEADS, KV_HEADS, VOCAB = 64, 160, 4, 4, 2, 96
 HEAD_DIM = HIDDEN // HEADS
@@ -59,22 +61,6 @@ def make_tensor(index, name, shape):
         s = torch.linspace(strength, strength / 2, rank) * edge
         w = w + (u * s) @ v.T
     return w.to(torch.bfloat16)
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors:
-        data = t.contiguous().view(torch.int16).numpy().tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 def published_score(w):
