@@ -1,6 +1,7 @@
 // Reads the process's current and peak resident memory, for benchmarks comparing full, Spectrum and QLoRA training.
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Spectrum.Training;
 
@@ -37,6 +38,33 @@ public static class MemoryMeter
             return false;
         }
     }
+
+    /// <summary>
+    /// Collects managed garbage (finalizing undisposed TorchSharp handles) and asks glibc to return freed heap pages to
+    /// the OS (malloc_trim), so that RSS before a phase reflects live memory. Without it, a phase that follows a larger
+    /// one reuses pages the allocator kept and its peak looks smaller than it is. Returns false where glibc is absent.
+    /// </summary>
+    public static bool TryReturnFreedMemory()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        if (!OperatingSystem.IsLinux())
+            return false;
+        try
+        {
+            // Its result says whether pages were released; either way the call worked.
+            MallocTrim(0);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 
     /// <summary>Reads the VmRSS and VmHWM lines ("VmHWM:   123456 kB") of a /proc status text.</summary>
     /// <exception cref="FormatException">Either line is missing or not in kB.</exception>

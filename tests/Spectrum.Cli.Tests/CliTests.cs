@@ -25,10 +25,11 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Demo_generates_scans_and_writes_the_results()
+    public void Demo_pretrains_scans_fine_tunes_and_compares_the_methods()
     {
         string output = Path.Combine(_folder, "demo-out");
-        var (code, text) = Run("demo", "--out", output);
+        string work = Path.Combine(_folder, "demo-work");
+        var (code, text) = Run("demo", "--quick", "--keep", work, "--out", output);
 
         Assert.True(code == ExitCodes.Success, text);
         Assert.Contains("mlp.down_proj", text);
@@ -36,6 +37,20 @@ public sealed class CliTests : IDisposable
         Assert.True(File.Exists(Path.Combine(output, "unfrozen_parameters.yaml")));
         Assert.True(File.Exists(Path.Combine(output, "snr_results.json")));
         Assert.True(File.Exists(Path.Combine(output, "snr_results_sorted.json")));
+        // The scan ran on the pretrained model, and both fine-tunes reached the comparison table.
+        Assert.True(File.Exists(Path.Combine(work, "pretrain", "model", "config.json")));
+        Assert.Contains("before fine-tuning", text);
+        Assert.Contains("Spectrum-25", text);
+        Assert.Equal(2, Directory.GetFiles(work, "metrics.jsonl", SearchOption.AllDirectories).Count(f => f.Contains("finetune-", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Demo_out_of_range_percent_is_a_usage_error()
+    {
+        var (code, text) = Run("demo", "--quick", "--top-percent", "0");
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--top-percent", text);
     }
 
     [Fact]

@@ -1,16 +1,17 @@
-// `spectrum demo`: the README's first command; generates a small Llama checkpoint with planted signal and scans it.
+// `spectrum demo`: the README's first command; pretrains a small model on generated tasks, scans it, and compares full and Spectrum fine-tuning.
 using System.ComponentModel;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using Spectrum.Checkpoints;
 using Spectrum.Scanning;
+using Spectrum.Training.Recipes;
 
 namespace Spectrum.Cli.Commands;
 
 public sealed class DemoSettings : CommandSettings
 {
     [CommandOption("--keep <DIR>")]
-    [Description("Write the synthetic checkpoint into DIR and keep it (default: a temporary folder, deleted afterwards).")]
+    [Description("Write the generated data, tokenizer and models into DIR and keep them (default: a temporary folder, deleted afterwards).")]
     public string? Keep { get; init; }
 
     [CommandOption("-o|--out <DIR>")]
@@ -19,9 +20,16 @@ public sealed class DemoSettings : CommandSettings
     public string Out { get; init; } = "spectrum-out";
 
     [CommandOption("--top-percent <N>")]
-    [Description("Select the top N% of each type.")]
+    [Description("Select the top N% of each type, and fine-tune those with Spectrum.")]
     [DefaultValue(25.0)]
     public double TopPercent { get; init; } = 25;
+
+    [CommandOption("--quick")]
+    [Description("Tiny model and a few steps: checks that every stage runs, in seconds; the model learns little.")]
+    public bool Quick { get; init; }
+
+    public override ValidationResult Validate() =>
+        TopPercent is > 0 and <= 100 ? base.Validate() : ValidationResult.Error($"--top-percent must be in (0, 100]; got {TopPercent}.");
 }
 
 public sealed class DemoCommand(IAnsiConsole console) : Command<DemoSettings>
@@ -31,18 +39,28 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoSettings>
         string folder = settings.Keep ?? Path.Combine(Path.GetTempPath(), $"spectrum-demo-{Guid.NewGuid():N}");
         try
         {
-            var shape = LlamaShape.Demo;
-            console.MarkupLine($"Writing a synthetic [bold]{shape.Name}[/] Llama checkpoint ({shape.Layers} layers, hidden {shape.HiddenSize}, " +
-                               $"MLP {shape.IntermediateSize}, bf16, 2 shards) with planted low-rank signal to [blue]{Markup.Escape(folder)}[/]");
-            SyntheticLlama.Write(folder, shape, SafetensorsDType.BF16, maxShardBytes: shape.ParameterCount, seed: 7);
-            using var checkpoint = Checkpoint.Open(folder);
-            var options = new ScanOptions { TopPercent = settings.TopPercent };
-            var candidates = ModuleCatalog.Discover(checkpoint, false, true).Choose(null);
-            var outcome = ScanProgressView.Run(console, progress =>
-                ScanJob.Run(checkpoint, candidates, options, settings.Out, progress, cancellationToken));
-            SelectionView.Write(console, outcome.Summary, outcome.WrittenFiles);
-            console.MarkupLine($"Scanned {candidates.Count} matrices in {outcome.Report.Elapsed.TotalSeconds:F1} s. " +
-                               "Next: [bold]spectrum scan <your model folder>[/].");
+            var pipeline = new DemoPipeline(new DemoOptions
+            {
+                WorkFolder = folder, Size = settings.Quick ? DemoSize.Quick : DemoSize.Standard, TopPercent = settings.TopPercent,
+            });
+            DemoView.WriteIntroduction(console, pipeline, folder);
+            var pretrained = TrainProgressView.Run(console, pipeline.Size.PretrainSteps, (onPlan, onProgress) =>
+                pipeline.Pretrain(onPlan, onProgress, cancellationToken));
+            DemoView.WritePretraining(console, pretrained);
+
+            using (var checkpoint = Checkpoint.Open(pretrained.ModelFolder))
+            {
+                var candidates = ModuleCatalog.Discover(checkpoint, false, true).Choose(null);
+                var outcome = ScanProgressView.Run(console, progress =>
+                    ScanJob.Run(checkpoint, candidates, new ScanOptions { TopPercent = settings.TopPercent }, settings.Out, progress, cancellationToken));
+                SelectionView.Write(console, outcome.Summary, outcome.WrittenFiles);
+            }
+
+            var before = pipeline.EvaluatePretrained();
+            string scanResults = Path.Combine(settings.Out, ScanJob.ResultsFileName);
+            var runs = pipeline.Methods.Select(m => TrainProgressView.Run(console, pipeline.Size.FineTuneSteps, (onPlan, onProgress) =>
+                pipeline.FineTune(m.Label, m.Method, scanResults, onPlan, onProgress, cancellationToken))).ToList();
+            DemoView.WriteComparison(console, pipeline, before, runs);
             return ExitCodes.Success;
         }
         finally

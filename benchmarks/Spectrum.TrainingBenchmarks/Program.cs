@@ -1,0 +1,243 @@
+// Training comparison benchmark: full, Spectrum-50, Spectrum-25, LoRA, QLoRA and Spectrum-25+QLoRA on one generated model, same data and steps.
+//   dotnet run --project benchmarks/Spectrum.TrainingBenchmarks -c Release -- [--shape tiny|smollm] [--steps 20] [--runs 1] [--out DIR]
+//   quick check: --shape tiny --steps 3 · README figures: --shape smollm --steps 20 --runs 3
+// Writes DIR/results.md (table, paper figures beside ours), DIR/chart.png and DIR/results.json. Not a test.
+// Each method runs in a fresh child process (`measure <request.json>`), so its peak resident memory (VmHWM) is its
+// own: model load, quantisation, optimizer state and activations of that method alone, as "peak memory per GPU" is.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Spectrum.Checkpoints;
+using Spectrum.Scanning;
+using Spectrum.Text;
+using Spectrum.Training;
+using Spectrum.Training.Recipes;
+using Spectrum.TrainingBenchmarks;
+
+if (args.Length == 2 && args[0] == "measure") return Child.Run(args[1]);
+return Driver.Run(args);
+
+namespace Spectrum.TrainingBenchmarks
+{
+    /// <summary>One method as the benchmark runs it; Percent is the Spectrum selection's share of each module type.</summary>
+    internal sealed record MethodCase(string Label, FineTuneMethod Method, double? Percent);
+
+    /// <summary>What the driver hands a child: everything <see cref="FineTuneOptions"/> needs for one run.</summary>
+    internal sealed record MeasureRequest(MethodCase Case, string ModelFolder, string DataPath, string ScanResults, string OutputFolder,
+        int Steps, int SequenceLength, int Seed);
+
+    /// <param name="StepSeconds">Every step's time, first included; the median excludes it.</param>
+    /// <param name="RuntimeResidentBytes">RSS before the model loads, with the .NET runtime and LibTorch already in memory.</param>
+    internal sealed record Measurement(string Label, long TrainableParameters, long TotalParameters, long PeakResidentBytes,
+        long RuntimeResidentBytes, IReadOnlyList<double> StepSeconds, double FinalLoss, double? ValidationLoss)
+    {
+        public long AddedBytes => PeakResidentBytes - RuntimeResidentBytes;
+
+        public double MedianStepSeconds => Stats.Median(StepSeconds.Count > 1 ? StepSeconds.Skip(1) : StepSeconds);
+    }
+
+    /// <summary>The paper's Llama-3-8B runs (8×L40S, ZeRO-3): peak memory per GPU in GB and training time in seconds.</summary>
+    internal sealed record PaperFigure(double PeakGbPerGpu, double TrainingSeconds);
+
+    internal static class Driver
+    {
+        private static readonly Dictionary<string, (LlamaShape Shape, int SequenceLength)> Shapes = new()
+        {
+            // Demo-sized: the whole comparison in about a minute on two cores.
+            ["tiny"] = (new LlamaShape("tiny", 128, 352, 4, 4, 2, 1024, true), 128),
+            ["smollm"] = (LlamaShape.SmolLM135M, 256),
+        };
+
+        private static readonly MethodCase[] Methods =
+        [
+            new("full", FineTuneMethod.Full, null),
+            new("Spectrum-50", FineTuneMethod.Spectrum, 50),
+            new("Spectrum-25", FineTuneMethod.Spectrum, 25),
+            new("LoRA", FineTuneMethod.Lora, null),
+            new("QLoRA", FineTuneMethod.QLora, null),
+            new("Spectrum-25+QLoRA", FineTuneMethod.SpectrumQLora, 25),
+        ];
+
+        // spectrum-method.md, "The paper's experiments": the 8-GPU column and wall time. The paper ran no plain LoRA.
+        private static readonly Dictionary<string, PaperFigure> Paper = new()
+        {
+            ["full"] = new(24.92, 1 * 3600 + 43 * 60 + 16),
+            ["QLoRA"] = new(21.25, 1 * 3600 + 18 * 60 + 14),
+            ["Spectrum-50"] = new(20.50, 1 * 3600 + 27 * 60 + 17),
+            ["Spectrum-25"] = new(19.18, 1 * 3600 + 5 * 60 + 33),
+            ["Spectrum-25+QLoRA"] = new(16.95, 54 * 60 + 55),
+        };
+
+        public static int Run(string[] args)
+        {
+            string shapeKey = Option(args, "--shape") ?? "tiny";
+            if (!Shapes.TryGetValue(shapeKey, out var chosen))
+            {
+                Console.Error.WriteLine($"--shape must be one of {string.Join(", ", Shapes.Keys)}; got '{shapeKey}'.");
+                return 2;
+            }
+            int steps = int.Parse(Option(args, "--steps") ?? "20", CultureInfo.InvariantCulture);
+            int runs = int.Parse(Option(args, "--runs") ?? "1", CultureInfo.InvariantCulture);
+            if (steps < 2 || runs < 1)
+            {
+                Console.Error.WriteLine($"--steps must be at least 2 (the first step is excluded from the median) and --runs at least 1; got {steps} and {runs}.");
+                return 2;
+            }
+            string output = Path.GetFullPath(Option(args, "--out") ?? Path.Combine("benchmark-results", $"training-{shapeKey}"));
+            var (shape, sequenceLength) = chosen;
+            const int seed = 42;
+
+            string work = Path.Combine(output, "work");
+            string model = Path.Combine(work, "model");
+            string data = Path.Combine(work, "data.jsonl");
+            Prepare(shape, sequenceLength, steps, model, data, seed);
+            string scan = Scan(model, Path.Combine(work, "scan"));
+
+            var measured = Methods.ToDictionary(m => m.Label, _ => new List<Measurement>());
+            for (int run = 0; run < runs; run++)
+            {
+                foreach (var method in Methods)
+                {
+                    var request = new MeasureRequest(method, model, data, scan, Path.Combine(work, "runs", $"{method.Label}-{run}"), steps, sequenceLength, seed);
+                    measured[method.Label].Add(Spawn(request));
+                }
+            }
+
+            var rows = Methods.Select(m => Summarise(m.Label, measured[m.Label])).ToList();
+            Directory.CreateDirectory(output);
+            string markdown = Report.Markdown(shape, sequenceLength, steps, runs, rows, Paper);
+            File.WriteAllText(Path.Combine(output, "results.md"), markdown);
+            File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(measured, new JsonSerializerOptions { WriteIndented = true }));
+            Report.Chart(Path.Combine(output, "chart.png"), shape, rows, Paper);
+            Console.WriteLine();
+            Console.Write(markdown);
+            Console.WriteLine($"Wrote {Path.Combine(output, "results.md")}, chart.png and results.json.");
+            return 0;
+        }
+
+        /// <summary>
+        /// Float32 checkpoint with planted low-rank structure (so the scan has something to rank) and a byte-level
+        /// tokenizer trained on the corpus. The tokenizer is capped at 512 ids, far below SmolLM's 49,152: a greedy BPE
+        /// trainer cannot learn 49k merges from a small generated corpus, and the embedding and output head keep the
+        /// model's full vocabulary either way, so the compute and memory measured are those of the real shape.
+        /// </summary>
+        private static void Prepare(LlamaShape shape, int sequenceLength, int steps, string model, string data, int seed)
+        {
+            string marker = Path.Combine(model, ".complete");
+            if (!File.Exists(marker))
+            {
+                if (Directory.Exists(model)) Directory.Delete(model, true);
+                Console.WriteLine($"Generating {shape.Name} ({shape.ParameterCount / 1e6:F1} M parameters, float32) in {model} ...");
+                SyntheticLlama.Write(model, shape, SafetensorsDType.F32, maxShardBytes: shape.ParameterCount * 4 + 1, seed: 11);
+            }
+            // Every step packs one row of sequenceLength tokens; an example is 30-60 tokens, so 1 per 16 tokens is ample,
+            // and 5% more go to validation.
+            int examples = Math.Max(400, steps * sequenceLength / 16);
+            var corpus = SyntheticCorpus.GenerateMixed(Enum.GetValues<SyntheticTask>(), examples, seed);
+            Directory.CreateDirectory(Path.GetDirectoryName(data)!);
+            SyntheticCorpus.WriteJsonl(data, corpus);
+            if (!File.Exists(marker))
+            {
+                var texts = corpus.Select((e, i) => ChatTemplate.ChatMl.RenderText(ChatTemplate.ToMessages(e.ToRecord(data, i + 1))));
+                ByteLevelTokenizerBuilder.Write(model, texts, Math.Min(512, shape.VocabSize));
+                File.WriteAllText(marker, "");
+            }
+        }
+
+        /// <summary>Our scanner on the generated checkpoint; returns snr_results.json, from which each Spectrum run selects its percent.</summary>
+        private static string Scan(string model, string folder)
+        {
+            using var checkpoint = Checkpoint.Open(model);
+            var candidates = ModuleCatalog.Discover(checkpoint, false, true).Choose(null);
+            var watch = Stopwatch.StartNew();
+            ScanJob.Run(checkpoint, candidates, new ScanOptions { TopPercent = 25 }, folder);
+            Console.WriteLine($"Scanned {candidates.Count} matrices in {watch.Elapsed.TotalSeconds:F1} s.");
+            return Path.Combine(folder, ScanJob.ResultsFileName);
+        }
+
+        private static Measurement Spawn(MeasureRequest request)
+        {
+            Directory.CreateDirectory(request.OutputFolder);
+            string requestFile = Path.Combine(request.OutputFolder, "request.json");
+            File.WriteAllText(requestFile, JsonSerializer.Serialize(request));
+            var start = Path.GetFileName(Environment.ProcessPath!) is "dotnet"
+                ? new ProcessStartInfo("dotnet", [typeof(Driver).Assembly.Location, "measure", requestFile])
+                : new ProcessStartInfo(Environment.ProcessPath!, ["measure", requestFile]);
+            start.RedirectStandardOutput = true;
+            start.UseShellExecute = false;
+            using var process = Process.Start(start)!;
+            string output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            string line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
+                          ?? throw new InvalidOperationException($"{request.Case.Label} printed no result (exit {process.ExitCode}):\n{output}");
+            var result = JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])!;
+            Console.WriteLine($"  {result.Label}: {result.TrainableParameters:N0} trainable, peak {Stats.Gb(result.PeakResidentBytes)}, " +
+                              $"{result.MedianStepSeconds:F3} s/step, loss {result.FinalLoss:F4}, validation {result.ValidationLoss:F4}");
+            return result;
+        }
+
+        /// <summary>Medians over runs: step time of each run's median, peak memory, losses (identical across runs on CPU with one seed).</summary>
+        private static Measurement Summarise(string label, IReadOnlyList<Measurement> runs) => new(
+            label, runs[0].TrainableParameters, runs[0].TotalParameters,
+            (long)Stats.Median(runs.Select(r => (double)r.PeakResidentBytes)), (long)Stats.Median(runs.Select(r => (double)r.RuntimeResidentBytes)),
+            [Stats.Median(runs.Select(r => r.MedianStepSeconds))], runs[0].FinalLoss, runs[0].ValidationLoss);
+
+        private static string? Option(string[] args, string name)
+        {
+            int at = Array.IndexOf(args, name);
+            return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+        }
+    }
+
+    /// <summary>The child: one method, one run, then a RESULT line with its own peak RSS.</summary>
+    internal static class Child
+    {
+        public static int Run(string requestFile)
+        {
+            var request = JsonSerializer.Deserialize<MeasureRequest>(File.ReadAllText(requestFile))!;
+            var method = request.Case;
+            var options = new FineTuneOptions
+            {
+                ModelFolder = request.ModelFolder,
+                DataPath = request.DataPath,
+                OutputFolder = request.OutputFolder,
+                Method = method.Method,
+                ScanResults = method.Percent is null ? null : request.ScanResults,
+                TopPercent = method.Percent,
+                Steps = request.Steps,
+                SequenceLength = request.SequenceLength,
+                BatchSize = 1,
+                ValidationFraction = 0.05,
+                ValidateEvery = request.Steps,
+                Seed = request.Seed,
+            };
+            // One tiny tensor loads LibTorch, so the baseline holds everything but this method's model and training.
+            using (TorchSharp.torch.zeros(1)) { }
+            long runtime = MemoryMeter.Read().CurrentRssBytes;
+            using var recipe = FineTuneRecipe.Setup(options);
+            var stepSeconds = new List<double>();
+            // Packed rows are full, so each step is batch 1 × sequence length input tokens; the trainer measures the step
+            // before any validation, so this excludes it.
+            recipe.Trainer.Progress += p => stepSeconds.Add(request.SequenceLength / p.TokensPerSecond);
+            var summary = recipe.Train();
+            var memory = MemoryMeter.Read();
+            var result = new Measurement(method.Label, recipe.Plan.TrainableParameters, recipe.Plan.TotalParameters, memory.PeakRssBytes, runtime,
+                stepSeconds, summary.Losses[^1], summary.LastValidationLoss);
+            Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
+            return 0;
+        }
+    }
+
+    internal static class Stats
+    {
+        public static double Median(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToArray();
+            if (sorted.Length == 0) return double.NaN;
+            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        }
+
+        public static string Gb(long bytes) => $"{bytes / 1e9:F2} GB";
+    }
+}
