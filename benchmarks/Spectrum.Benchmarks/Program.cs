@@ -146,7 +146,7 @@ internal static class Measure
         {
             case "ours":
             {
-                var report = new SpectrumScanner(new SingularValueEngine()).Scan(checkpoint, candidates);
+                var report = new SpectrumScanner(new SingularValueEngine(new ScanOptions().EngineOptions)).Scan(checkpoint, candidates);
                 watch.Stop();
                 ScanResultsJson.WriteFlat(scoresFile!, report.Scores);
                 File.WriteAllLines(scoresFile + ".precision", report.Modules.Select(m => $"{m.Module}\t{m.Precision}\t{m.Escalated}"));

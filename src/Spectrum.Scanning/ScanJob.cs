@@ -23,7 +23,7 @@ public static class ScanJob
     {
         if (options.TopPercent is <= 0 or > 100)
             throw new ScanException($"--top-percent must be in (0, 100]; got {options.TopPercent}.");
-        var engine = new SingularValueEngine(new SingularValueEngineOptions { ForcePrecision = options.ForcePrecision });
+        var engine = new SingularValueEngine(options.EngineOptions);
         var report = new SpectrumScanner(engine).Scan(checkpoint, candidates, progress, cancellation);
         var summary = Summarize(checkpoint, report.Scores, options);
         var written = WriteOutputs(outputFolder, report.Scores, summary);

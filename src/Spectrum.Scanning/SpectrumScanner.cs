@@ -95,15 +95,12 @@ public sealed class SpectrumScanner(SingularValueEngine engine)
     {
         using var scope = torch.NewDisposeScope();
         var candidate = loaded.Candidate;
-        long nonFinite = loaded.Matrix.numel() - torch.isfinite(loaded.Matrix).sum().item<long>();
-        if (nonFinite > 0)
-        {
-            // The reference reports NaN for modules it cannot score; a NaN sorts last and is never selected.
-            var nan = new SnrScore(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0, 0);
-            return new ModuleResult(candidate, nan, GramPrecision.Float64, false, nonFinite, TimeSpan.Zero);
-        }
         var score = engine.Score(loaded.Matrix);
-        return new ModuleResult(candidate, score.Snr, score.SingularValues.Precision, score.SingularValues.Escalated, 0, TimeSpan.Zero);
+        // Non-finite weights make every singular value NaN; only then is the extra pass to count them worth its time.
+        long nonFinite = double.IsNaN(score.Snr.Score)
+            ? loaded.Matrix.numel() - torch.isfinite(loaded.Matrix).sum().item<long>()
+            : 0;
+        return new ModuleResult(candidate, score.Snr, score.SingularValues.Precision, score.SingularValues.Escalated, nonFinite, TimeSpan.Zero);
     }
 
     private static void LoadAll(Checkpoint checkpoint, IReadOnlyList<ScanCandidate> candidates, ChannelWriter<LoadedMatrix> writer, CancellationToken cancellation)
