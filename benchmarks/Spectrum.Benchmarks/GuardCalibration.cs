@@ -18,20 +18,7 @@ internal static class GuardCalibration
             int seed = parts.Length > 2 ? int.Parse(parts[2]) : 1234;
             using var scope = NewDisposeScope();
             torch.manual_seed(seed);
-            double edge = Math.Sqrt(r) + Math.Sqrt(c);
-            Tensor w = kind switch
-            {
-                "gauss" => randn(r, c),
-                "planted" => randn(r, c) + randn(r, 16).matmul(randn(16, c)) * (20 * edge / Math.Sqrt(r * (double)c)),
-                "heavy" => (randn(r, n) / Math.Sqrt(r) * arange(1, n + 1, dtype: ScalarType.Float32).pow(-1.0)).matmul(randn(n, c) / Math.Sqrt(c)),
-                "lowrank" => randn(r, 32).matmul(randn(32, c)) / Math.Sqrt(32) + randn(r, c) * 1e-3,
-                "trained" => randn(r, c) + (randn(r, 64) * (10 * edge / Math.Sqrt(r * (double)c) * arange(1, 65, dtype: ScalarType.Float32).pow(-0.7))).matmul(randn(64, c)),
-                "tail" => randn(r, c) * (randn(r,c).abs() + 0.1).pow(-1.5).clamp_max(1e3), // heavy-tailed entries
-                "rowscaled" => randn(r, c) * (randn(r, 1) * 1.5).exp(),
-                "colscaled" => randn(r, c) * (randn(1, c) * 1.5).exp(),
-                "outlier" => randn(r, c) * (ones(1, c) + (rand(1, c) < 0.005).to(ScalarType.Float32) * 50) + randn(r, 8).matmul(randn(8, c)) * (5 * edge / Math.Sqrt(r * (double)c)),
-                _ => throw new Exception(kind),
-            };
+            Tensor w = TestMatrixFamilies.Make(kind, r, c);
             Tensor Gram(Tensor x) => r <= c ? x.matmul(x.mT) : x.mT.matmul(x);
             var g32 = Gram(w.to(ScalarType.Float32));
             var g64 = Gram(w.to(ScalarType.Float64));

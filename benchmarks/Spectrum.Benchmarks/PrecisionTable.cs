@@ -47,17 +47,7 @@ internal static class PrecisionTable
             using var scope = NewDisposeScope();
             torch.manual_seed(1234);
             long n = Math.Min(r, c), k = Math.Max(r, c);
-            double edge = Math.Sqrt(r) + Math.Sqrt(c);
-            Tensor w = kind switch
-            {
-                "gauss" => randn(r, c),
-                "planted" => randn(r, c) + randn(r, 16).matmul(randn(16, c)) * (20 * edge / Math.Sqrt(r * (double)c)),
-                "heavy" => (randn(r, n) / Math.Sqrt(r) * arange(1, n + 1, dtype: ScalarType.Float32).pow(-1.0)).matmul(randn(n, c) / Math.Sqrt(c)),
-                "lowrank" => randn(r, 32).matmul(randn(32, c)) / Math.Sqrt(32) + randn(r, c) * 1e-3,
-                "trained" => randn(r, c) + (randn(r, 64) * (10 * edge / Math.Sqrt(r * (double)c) * arange(1, 65, dtype: ScalarType.Float32).pow(-0.7))).matmul(randn(64, c)),
-                "tail" => randn(r, c) * (randn(r, c).abs() + 0.1).pow(-1.5).clamp_max(1e3),
-                _ => throw new Exception(kind),
-            };
+            Tensor w = TestMatrixFamilies.Make(kind, r, c);
             var (p32, tp) = Time(() => PureF32(w, r, c));
             var (r32, t32) = Time(() => e32.Compute(w));
             var (r64, t64) = Time(() => e64.Compute(w));

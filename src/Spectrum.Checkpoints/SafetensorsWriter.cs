@@ -160,21 +160,20 @@ public static class SafetensorsWriter
         return header;
     }
 
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>False when the string holds an unpaired surrogate, which has no UTF-8 encoding.</summary>
-    private static bool IsWellFormedUtf16(string text)
+    internal static bool IsWellFormedUtf16(string text)
     {
-        for (int i = 0; i < text.Length; i++)
+        try
         {
-            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(text[i]))
-            {
-                return false;
-            }
+            StrictUtf8.GetByteCount(text);
+            return true;
         }
-        return true;
+        catch (System.Text.EncoderFallbackException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Forwards a tensor callback's writes and fails as soon as it writes more bytes than the tensor holds.</summary>
