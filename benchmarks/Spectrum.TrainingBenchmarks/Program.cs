@@ -1,7 +1,8 @@
 // Training comparison benchmark: full, Spectrum-50, Spectrum-25, LoRA, QLoRA and Spectrum-25+QLoRA on one generated model, same data and steps.
-//   dotnet run --project benchmarks/Spectrum.TrainingBenchmarks -c Release -- [--shape tiny|smollm] [--steps 20] [--runs 1] [--out DIR]
+//   dotnet run --project benchmarks/Spectrum.TrainingBenchmarks -c Release -- [--shape tiny|smollm] [--steps 20] [--runs 1]
+//       [--precision fp32,bf16] [--out DIR]
 //   quick check: --shape tiny --steps 3 · README figures: --shape smollm --steps 20 --runs 3
-// Writes DIR/results.md (table, paper figures beside ours), DIR/chart.png and DIR/results.json. Not a test.
+// Writes DIR/results.md (a table per precision, paper figures beside ours), DIR/chart-<precision>.png and DIR/results.json. Not a test.
 // Each method runs in a fresh child process (`measure <request.json>`), so its peak resident memory (VmHWM) is its
 // own: model load, quantisation, optimizer state and activations of that method alone, as "peak memory per GPU" is.
 using System.Diagnostics;
@@ -24,17 +25,31 @@ namespace Spectrum.TrainingBenchmarks
     internal sealed record MethodCase(string Label, FineTuneMethod Method, double? Percent);
 
     /// <summary>What the driver hands a child: everything <see cref="FineTuneOptions"/> needs for one run.</summary>
-    internal sealed record MeasureRequest(MethodCase Case, string ModelFolder, string DataPath, string ScanResults, string OutputFolder,
-        int Steps, int SequenceLength, int Seed);
+    internal sealed record MeasureRequest(MethodCase Case, TrainingPrecision Precision, string ModelFolder, string DataPath, string ScanResults,
+        string OutputFolder, int Steps, int SequenceLength, int Seed);
 
     /// <param name="StepSeconds">Every step's time, first included; the median excludes it.</param>
     /// <param name="RuntimeResidentBytes">RSS before the model loads, with the .NET runtime and LibTorch already in memory.</param>
+    /// <param name="Phases">Each step's forward/backward/optimizer split, first included.</param>
+    /// <param name="MatmulWork">Matrix-product work of a step relative to full fine-tuning (full and Spectrum only); see <see cref="Child.MatmulWork"/>.</param>
     internal sealed record Measurement(string Label, long TrainableParameters, long TotalParameters, long PeakResidentBytes,
-        long RuntimeResidentBytes, IReadOnlyList<double> StepSeconds, double FinalLoss, double? ValidationLoss)
+        long RuntimeResidentBytes, IReadOnlyList<double> StepSeconds, IReadOnlyList<StepPhases> Phases, double? MatmulWork,
+        double FinalLoss, double? ValidationLoss)
     {
         public long AddedBytes => PeakResidentBytes - RuntimeResidentBytes;
 
         public double MedianStepSeconds => Stats.Median(StepSeconds.Count > 1 ? StepSeconds.Skip(1) : StepSeconds);
+
+        /// <summary>Median of each phase separately, first step excluded.</summary>
+        public StepPhases MedianPhases
+        {
+            get
+            {
+                var kept = Phases.Count > 1 ? Phases.Skip(1).ToList() : Phases.ToList();
+                return new StepPhases(Stats.Median(kept.Select(p => p.ForwardSeconds)), Stats.Median(kept.Select(p => p.BackwardSeconds)),
+                    Stats.Median(kept.Select(p => p.OptimizerSeconds)));
+            }
+        }
     }
 
     /// <summary>The paper's Llama-3-8B runs (8×L40S, ZeRO-3): peak memory per GPU in GB and training time in seconds.</summary>
@@ -79,7 +94,18 @@ namespace Spectrum.TrainingBenchmarks
             }
             int steps = int.Parse(Option(args, "--steps") ?? "20", CultureInfo.InvariantCulture);
             int runs = int.Parse(Option(args, "--runs") ?? "1", CultureInfo.InvariantCulture);
-            if (steps < 2 || runs < 1)
+            var precisions = new List<TrainingPrecision>();
+            foreach (string name in (Option(args, "--precision") ?? "fp32,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var known = Enum.GetValues<TrainingPrecision>().Where(p => FineTuneOptions.CliName(p) == name).ToList();
+                if (known.Count == 0)
+                {
+                    Console.Error.WriteLine($"--precision takes fp32, bf16 or both (fp32,bf16); got '{name}'.");
+                    return 2;
+                }
+                precisions.Add(known[0]);
+            }
+            if (steps < 2 || runs < 1 || precisions.Count == 0)
             {
                 Console.Error.WriteLine($"--steps must be at least 2 (the first step is excluded from the median) and --runs at least 1; got {steps} and {runs}.");
                 return 2;
@@ -94,25 +120,38 @@ namespace Spectrum.TrainingBenchmarks
             Prepare(shape, sequenceLength, steps, model, data, seed);
             string scan = Scan(model, Path.Combine(work, "scan"));
 
-            var measured = Methods.ToDictionary(m => m.Label, _ => new List<Measurement>());
+            // Runs interleave precisions and methods, so a slow spell of the shared machine hits all of them alike.
+            var measured = precisions.ToDictionary(p => p, _ => Methods.ToDictionary(m => m.Label, _ => new List<Measurement>()));
             for (int run = 0; run < runs; run++)
             {
-                foreach (var method in Methods)
+                foreach (var precision in precisions)
                 {
-                    var request = new MeasureRequest(method, model, data, scan, Path.Combine(work, "runs", $"{method.Label}-{run}"), steps, sequenceLength, seed);
-                    measured[method.Label].Add(Spawn(request));
+                    Console.WriteLine($"Run {run + 1}/{runs}, {FineTuneOptions.CliName(precision)}:");
+                    foreach (var method in Methods)
+                    {
+                        string folder = Path.Combine(work, "runs", $"{method.Label}-{FineTuneOptions.CliName(precision)}-{run}");
+                        var request = new MeasureRequest(method, precision, model, data, scan, folder, steps, sequenceLength, seed);
+                        measured[precision][method.Label].Add(Spawn(request));
+                        // The saved model and checkpoints are not needed, and at larger shapes they fill the disk.
+                        Directory.Delete(folder, recursive: true);
+                    }
                 }
             }
 
-            var rows = Methods.Select(m => Summarise(m.Label, measured[m.Label])).ToList();
             Directory.CreateDirectory(output);
-            string markdown = Report.Markdown(shape, sequenceLength, steps, runs, rows, Paper);
-            File.WriteAllText(Path.Combine(output, "results.md"), markdown);
-            File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(measured, new JsonSerializerOptions { WriteIndented = true }));
-            Report.Chart(Path.Combine(output, "chart.png"), shape, rows, Paper);
+            var markdown = new StringBuilder();
+            foreach (var precision in precisions)
+            {
+                var rows = Methods.Select(m => Summarise(m.Label, measured[precision][m.Label])).ToList();
+                markdown.Append(Report.Markdown(shape, sequenceLength, steps, runs, precision, rows, Paper)).AppendLine();
+                Report.Chart(Path.Combine(output, $"chart-{FineTuneOptions.CliName(precision)}.png"), shape, precision, rows, Paper);
+            }
+            File.WriteAllText(Path.Combine(output, "results.md"), markdown.ToString());
+            File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(
+                measured.ToDictionary(p => FineTuneOptions.CliName(p.Key), p => p.Value), new JsonSerializerOptions { WriteIndented = true }));
             Console.WriteLine();
             Console.Write(markdown);
-            Console.WriteLine($"Wrote {Path.Combine(output, "results.md")}, chart.png and results.json.");
+            Console.WriteLine($"Wrote {Path.Combine(output, "results.md")}, chart-*.png and results.json.");
             return 0;
         }
 
@@ -172,16 +211,23 @@ namespace Spectrum.TrainingBenchmarks
             string line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
                           ?? throw new InvalidOperationException($"{request.Case.Label} printed no result (exit {process.ExitCode}):\n{output}");
             var result = JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])!;
+            var phases = result.MedianPhases;
             Console.WriteLine($"  {result.Label}: {result.TrainableParameters:N0} trainable, peak {Stats.Gb(result.PeakResidentBytes)}, " +
-                              $"{result.MedianStepSeconds:F3} s/step, loss {result.FinalLoss:F4}, validation {result.ValidationLoss:F4}");
+                              $"{result.MedianStepSeconds:F3} s/step (forward {phases.ForwardSeconds:F3}, backward {phases.BackwardSeconds:F3}, " +
+                              $"optimizer {phases.OptimizerSeconds:F3}), loss {result.FinalLoss:F4}, validation {result.ValidationLoss:F4}");
             return result;
         }
 
-        /// <summary>Medians over runs: step time of each run's median, peak memory, losses (identical across runs on CPU with one seed).</summary>
-        private static Measurement Summarise(string label, IReadOnlyList<Measurement> runs) => new(
-            label, runs[0].TrainableParameters, runs[0].TotalParameters,
-            (long)Stats.Median(runs.Select(r => (double)r.PeakResidentBytes)), (long)Stats.Median(runs.Select(r => (double)r.RuntimeResidentBytes)),
-            [Stats.Median(runs.Select(r => r.MedianStepSeconds))], runs[0].FinalLoss, runs[0].ValidationLoss);
+        /// <summary>Medians over runs: step time and phases of each run's median, peak memory, losses (identical across runs on CPU with one seed).</summary>
+        private static Measurement Summarise(string label, IReadOnlyList<Measurement> runs)
+        {
+            var phases = runs.Select(r => r.MedianPhases).ToList();
+            var medianPhases = new StepPhases(Stats.Median(phases.Select(p => p.ForwardSeconds)), Stats.Median(phases.Select(p => p.BackwardSeconds)),
+                Stats.Median(phases.Select(p => p.OptimizerSeconds)));
+            return new(label, runs[0].TrainableParameters, runs[0].TotalParameters,
+                (long)Stats.Median(runs.Select(r => (double)r.PeakResidentBytes)), (long)Stats.Median(runs.Select(r => (double)r.RuntimeResidentBytes)),
+                [Stats.Median(runs.Select(r => r.MedianStepSeconds))], [medianPhases], runs[0].MatmulWork, runs[0].FinalLoss, runs[0].ValidationLoss);
+        }
 
         private static string? Option(string[] args, string name)
         {
@@ -211,21 +257,48 @@ namespace Spectrum.TrainingBenchmarks
                 ValidationFraction = 0.05,
                 ValidateEvery = request.Steps,
                 Seed = request.Seed,
+                Precision = request.Precision,
             };
             // One tiny tensor loads LibTorch, so the baseline holds everything but this method's model and training.
             using (TorchSharp.torch.zeros(1)) { }
             long runtime = MemoryMeter.Read().CurrentRssBytes;
             using var recipe = FineTuneRecipe.Setup(options);
             var stepSeconds = new List<double>();
+            var phases = new List<StepPhases>();
             // Packed rows are full, so each step is batch 1 × sequence length input tokens; the trainer measures the step
             // before any validation, so this excludes it.
-            recipe.Trainer.Progress += p => stepSeconds.Add(request.SequenceLength / p.TokensPerSecond);
+            recipe.Trainer.Progress += p =>
+            {
+                stepSeconds.Add(request.SequenceLength / p.TokensPerSecond);
+                phases.Add(p.Phases);
+            };
             var summary = recipe.Train();
             var memory = MemoryMeter.Read();
             var result = new Measurement(method.Label, recipe.Plan.TrainableParameters, recipe.Plan.TotalParameters, memory.PeakRssBytes, runtime,
-                stepSeconds, summary.Losses[^1], summary.LastValidationLoss);
+                stepSeconds, phases, method.Method is FineTuneMethod.Full or FineTuneMethod.Spectrum ? MatmulWork(recipe.Model) : null,
+                summary.Losses[^1], summary.LastValidationLoss);
             Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
             return 0;
+        }
+
+        /// <summary>
+        /// The step's matrix-product work relative to full fine-tuning, (2·W + T) / 3·W: every linear weight W (the seven
+        /// projections and the output head, tied or not) costs one product forward and one for the input gradient —
+        /// needed all the way down, since the embedding trains — and only trainable ones T a third, for their own gradient.
+        /// A step bound by matrix products cannot fall below this ratio whatever the implementation.
+        /// </summary>
+        internal static double MatmulWork(Spectrum.Modeling.LlamaForCausalLM model)
+        {
+            long all = 0, trained = 0;
+            foreach (var (name, parameter) in model.named_parameters())
+            {
+                bool linear = name.EndsWith("_proj.weight", StringComparison.Ordinal) || name == "lm_head.weight"
+                              || (name == "model.embed_tokens.weight" && model.LmHead is null);
+                if (!linear) continue;
+                all += parameter.numel();
+                if (parameter.requires_grad) trained += parameter.numel();
+            }
+            return (2.0 * all + trained) / (3.0 * all);
         }
     }
 

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text;
 using ScottPlot;
 using Spectrum.Scanning;
+using Spectrum.Training;
+using Spectrum.Training.Recipes;
 
 namespace Spectrum.TrainingBenchmarks;
 
@@ -14,21 +16,29 @@ internal static class Report
     private const double TargetSpectrum25Memory = 0.65;
     private const double TargetSpectrum25Time = 0.60;
 
-    public static string Markdown(LlamaShape shape, int sequenceLength, int steps, int runs, IReadOnlyList<Measurement> rows,
-        IReadOnlyDictionary<string, PaperFigure> paper)
+    public static string Markdown(LlamaShape shape, int sequenceLength, int steps, int runs, TrainingPrecision precision,
+        IReadOnlyList<Measurement> rows, IReadOnlyDictionary<string, PaperFigure> paper)
     {
         var full = rows.Single(r => r.Label == "full");
         var paperFull = paper["full"];
+        string precisionText = precision == TrainingPrecision.BFloat16
+            ? "bf16 weights and activations with float32 master copies of the trained weights (`--precision bf16`)"
+            : "float32 (`--precision fp32`)";
         var text = new StringBuilder()
+            .AppendLine($"### {FineTuneOptions.CliName(precision)}")
+            .AppendLine()
             .AppendLine($"Generated {shape.Name}-shaped model (hidden {shape.HiddenSize}, MLP {shape.IntermediateSize}, {shape.Layers} layers, " +
-                        $"{shape.Heads} heads / {shape.KeyValueHeads} KV, vocab {shape.VocabSize}, tied {shape.TieEmbeddings}), float32 on CPU, " +
+                        $"{shape.Heads} heads / {shape.KeyValueHeads} KV, vocab {shape.VocabSize}, tied {shape.TieEmbeddings}), {precisionText} on CPU, " +
                         $"sequence {sequenceLength}, batch 1, AdamW, {steps} steps, {runs} run(s) per method, {Environment.ProcessorCount} cores. " +
                         "Peak RSS: VmHWM of the method's own process (load, quantisation, training); above runtime: that minus the RSS of the " +
-                        ".NET runtime with LibTorch loaded, before the model, which dominates for small shapes. Step time: median, first step excluded. " +
+                        ".NET runtime with LibTorch loaded, before the model, which dominates for small shapes. Step time: median, first step excluded; " +
+                        "forward / backward / optimizer: medians of each phase. Matmul work: the step's matrix-product work relative to full " +
+                        "(every weight's forward and input-gradient products, plus weight-gradient products for trainable weights only) — the floor of " +
+                        "the step-time ratio when matrix products dominate. " +
                         "Paper: Llama-3-8B, peak memory per GPU and training time on 8×L40S, as ratios to its full fine-tuning.")
             .AppendLine()
-            .AppendLine("| method | trainable parameters | peak RSS | × full | above runtime | × full | median step | × full | final train loss | validation loss | paper peak memory / GPU × full | paper training time × full |")
-            .AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            .AppendLine("| method | trainable parameters | peak RSS | × full | above runtime | × full | median step | × full | forward / backward / optimizer | matmul work × full | final train loss | validation loss | paper peak memory / GPU × full | paper training time × full |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var row in rows)
         {
             string paperMemory = paper.TryGetValue(row.Label, out var p) ? $"{p.PeakGbPerGpu / paperFull.PeakGbPerGpu:F2}× ({p.PeakGbPerGpu:F2} GB)" : "not run";
@@ -36,6 +46,8 @@ internal static class Report
             text.AppendLine(
                 $"| {row.Label} | {row.TrainableParameters:N0} ({(double)row.TrainableParameters / row.TotalParameters:P1}) | {Stats.Gb(row.PeakResidentBytes)} | " +
                 $"{(double)row.PeakResidentBytes / full.PeakResidentBytes:F2}× | {Stats.Gb(row.AddedBytes)} | {(double)row.AddedBytes / full.AddedBytes:F2}× | {row.MedianStepSeconds:F3} s | {row.MedianStepSeconds / full.MedianStepSeconds:F2}× | " +
+                $"{row.MedianPhases.ForwardSeconds:F3} / {row.MedianPhases.BackwardSeconds:F3} / {row.MedianPhases.OptimizerSeconds:F3} s | " +
+                $"{(row.MatmulWork is { } work ? work.ToString("F2", CultureInfo.InvariantCulture) + "×" : "–")} | " +
                 $"{row.FinalLoss:F4} | {(row.ValidationLoss is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "–")} | {paperMemory} | {paperTime} |");
         }
 
@@ -43,8 +55,9 @@ internal static class Report
         double memoryRatio = (double)s25.PeakResidentBytes / full.PeakResidentBytes, timeRatio = s25.MedianStepSeconds / full.MedianStepSeconds;
         text.AppendLine()
             .AppendLine($"Spectrum-25 vs full: peak memory {memoryRatio:F2}× (target ≤ {TargetSpectrum25Memory:F2}×: {Verdict(memoryRatio <= TargetSpectrum25Memory)}), " +
-                        $"step time {timeRatio:F2}× (target ≤ {TargetSpectrum25Time:F2}×: {Verdict(timeRatio <= TargetSpectrum25Time)}).");
-        if (shape == LlamaShape.SmolLM135M && sequenceLength == 256)
+                        $"step time {timeRatio:F2}× (target ≤ {TargetSpectrum25Time:F2}×: {Verdict(timeRatio <= TargetSpectrum25Time)}; its matmul work is " +
+                        $"{s25.MatmulWork:F2}× full's).");
+        if (shape == LlamaShape.SmolLM135M && sequenceLength == 256 && precision == TrainingPrecision.Float32)
             text.AppendLine($"Full fine-tuning {full.MedianStepSeconds:F2} s/step vs PyTorch 1.13 on the same shape and machine {PyTorchFullSecondsPerStep:F2} s/step " +
                             $"(target: no slower: {Verdict(full.MedianStepSeconds <= PyTorchFullSecondsPerStep)}).");
         return text.ToString();
@@ -53,7 +66,7 @@ internal static class Report
     private static string Verdict(bool met) => met ? "met" : "NOT met";
 
     /// <summary>Per method: our peak memory and step time, and the paper's memory and time, each relative to full fine-tuning.</summary>
-    public static void Chart(string path, LlamaShape shape, IReadOnlyList<Measurement> rows, IReadOnlyDictionary<string, PaperFigure> paper)
+    public static void Chart(string path, LlamaShape shape, TrainingPrecision precision, IReadOnlyList<Measurement> rows, IReadOnlyDictionary<string, PaperFigure> paper)
     {
         var full = rows.Single(r => r.Label == "full");
         var paperFull = paper["full"];
@@ -90,7 +103,7 @@ internal static class Report
         // Head room above the tallest bar keeps the legend clear of the bars.
         plot.Axes.SetLimitsY(0, bars.Max(b => b.Value) * 1.45);
         plot.YLabel("relative to full fine-tuning");
-        plot.Title($"{shape.Name} shape on CPU vs the paper's Llama-3-8B runs");
+        plot.Title($"{shape.Name} shape on CPU ({FineTuneOptions.CliName(precision)}) vs the paper's Llama-3-8B runs (bf16)");
         plot.ShowLegend(series.Select(s => new LegendItem { LabelText = s.Name, FillColor = s.Color }), Alignment.UpperRight);
         plot.SavePng(path, 1100, 550);
     }

@@ -47,7 +47,8 @@ internal static class TrainProgressView
         console.MarkupLine($"Method [bold]{FineTuneOptions.CliName(plan.Method)}[/]: {plan.TrainableParameters:N0} of {plan.TotalParameters:N0} parameters trainable " +
                            $"([bold]{plan.TrainableFraction:P2}[/]) in {plan.Modules.Count} tensors/modules; {plan.TrainingSequences} training and {plan.ValidationSequences} validation sequences.");
         var m = plan.Memory;
-        console.MarkupLine($"Estimated memory (float32 on CPU): weights {Mb(m.WeightBytes)} + gradients {Mb(m.GradientBytes)} + AdamW {Mb(m.OptimizerBytes)} " +
+        string masters = m.MasterWeightBytes > 0 ? $" + float32 masters {Mb(m.MasterWeightBytes)}" : "";
+        console.MarkupLine($"Estimated memory ({FineTuneOptions.CliName(plan.Precision)} on CPU): weights {Mb(m.WeightBytes)}{masters} + gradients {Mb(m.GradientBytes)} + AdamW {Mb(m.OptimizerBytes)} " +
                            $"= [bold]{Mb(m.TotalBytes)}[/], plus about {Mb(plan.ActivationBytes)} of activations per micro-batch.");
         if (plan.ResumedFromStep is { } step)
             console.MarkupLine($"Resuming from the checkpoint of step [bold]{step}[/].");

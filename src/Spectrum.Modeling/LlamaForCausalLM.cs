@@ -13,7 +13,7 @@ namespace Spectrum.Modeling;
 /// the head reuses <c>model.embed_tokens.weight</c>. The seven projections of each layer can be swapped for adapters
 /// with <see cref="ReplaceModule"/>.
 /// </summary>
-public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogits
 {
     private const string LayerPrefix = "model.layers.";
 
@@ -105,9 +105,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = torch.NewDisposeScope();
-        var positions = torch.arange(inputIds.shape[^1], dtype: ScalarType.Int64, device: inputIds.device)
-            .unsqueeze(0).expand(inputIds.shape);                                           // (batch, seq)
-        return forward(inputIds, positions).MoveToOuterDisposeScope();
+        return forward(inputIds, DefaultPositions(inputIds)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -119,10 +117,33 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var hidden = model.call(inputIds, positionIds);                                      // (batch, seq, hidden)
-        var logits = lm_head is null
-            ? nn.functional.linear(hidden, model.EmbedTokens.Weight)                         // tied: (batch, seq, vocab)
-            : lm_head.call(hidden);
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return Head(hidden).MoveToOuterDisposeScope();                                       // (batch, seq, vocab)
+    }
+
+    /// <inheritdoc />
+    public Tensor LogitsAt(Tensor inputIds, Tensor flatPositions)
+    {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        ArgumentNullException.ThrowIfNull(flatPositions);
+        if (flatPositions.dim() != 1 || flatPositions.dtype != ScalarType.Int64)
+            throw new ArgumentException(
+                $"flatPositions must be a 1-D int64 tensor of indices into batch·seq; found {flatPositions.dtype} [{string.Join(", ", flatPositions.shape)}].",
+                nameof(flatPositions));
+        using var scope = torch.NewDisposeScope();
+        var hidden = model.call(inputIds, DefaultPositions(inputIds));                       // (batch, seq, hidden)
+        var rows = hidden.reshape(-1, hidden.shape[^1]).index_select(0, flatPositions);      // (n, hidden)
+        return Head(rows).MoveToOuterDisposeScope();                                         // (n, vocab)
+    }
+
+    /// <summary>0..seq-1 in every row: (batch, seq) int64.</summary>
+    private static Tensor DefaultPositions(Tensor inputIds) =>
+        torch.arange(inputIds.shape[^1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(inputIds.shape);
+
+    /// <summary>(..., hidden) → float32 (..., vocab) through lm_head, or the embedding matrix when tied.</summary>
+    private Tensor Head(Tensor hidden)
+    {
+        var logits = lm_head is null ? nn.functional.linear(hidden, model.EmbedTokens.Weight) : lm_head.call(hidden);
+        return logits.to(ScalarType.Float32);
     }
 
     // ------------------------------------------------------------------------------------------------ projections

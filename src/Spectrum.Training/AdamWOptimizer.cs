@@ -25,10 +25,15 @@ public sealed record AdamWParameterState(Tensor ExpAvg, Tensor ExpAvgSq, long St
 /// format; a checkpoint needs it by name, in safetensors, with a check that names and shapes still match on resume.
 /// State exists only for the parameters given, which must all require gradients: frozen parameters cost nothing.
 /// Weight decay applies to tensors of rank ≥ 2 only (biases and norm gains are exempt, as in nanoGPT/HF).
+/// A bf16/f16 parameter gets a float32 master copy (mixed precision, as DeepSpeed's bf16 mode keeps): its gradient is
+/// added to the master's float32 gradient after each backward (<see cref="AccumulateGradients"/>), the update is applied
+/// to the master, and the parameter receives the master rounded to its dtype — an update of ~1e-5 would otherwise round away.
 /// </summary>
 public sealed class AdamWOptimizer : IDisposable
 {
     private readonly List<(string Name, Parameter Parameter, bool Decays)> _parameters;
+    // Float32 master copy of each reduced-precision parameter; the update and the gradient live on it.
+    private readonly Dictionary<string, Parameter> _masters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MutableState> _state = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tensor> _rowMasks = new(StringComparer.Ordinal);
 
@@ -54,9 +59,15 @@ public sealed class AdamWOptimizer : IDisposable
                 throw new TrainingConfigurationException(
                     $"Parameter \"{name}\" was given to the optimizer twice (or is tied to one already given); list each tensor once, as Trainable(model) does.");
             _parameters.Add((name, parameter, parameter.dim() >= 2));
+            if (NeedsMaster(parameter.dtype))
+            {
+                // Requires grad only so it can carry a .grad; it is never part of an autograd graph.
+                _masters[name] = new Parameter(parameter.detach().to_type(ScalarType.Float32).DetachFromDisposeScope(), requires_grad: true);
+            }
+            var optimized = Optimized(name, parameter);
             // Detached: the optimizer outlives any dispose scope its creator happens to be in.
-            _state[name] = new MutableState(torch.zeros_like(parameter).DetachFromDisposeScope(),
-                torch.zeros_like(parameter).DetachFromDisposeScope(), 0);
+            _state[name] = new MutableState(torch.zeros_like(optimized).DetachFromDisposeScope(),
+                torch.zeros_like(optimized).DetachFromDisposeScope(), 0);
         }
         if (_parameters.Count == 0)
             throw new TrainingConfigurationException(
@@ -65,7 +76,7 @@ public sealed class AdamWOptimizer : IDisposable
         {
             var parameter = _parameters.FirstOrDefault(p => p.Name == name).Parameter
                 ?? throw new TrainingConfigurationException($"A row range is given for \"{name}\", which is not among the optimizer's trainable parameters.");
-            _rowMasks[name] = RowMask(parameter, ranges);
+            _rowMasks[name] = RowMask(Optimized(name, parameter), ranges);
         }
     }
 
@@ -81,9 +92,62 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Names of the optimized parameters, in the order given.</summary>
     public IReadOnlyList<string> ParameterNames => _parameters.Select(p => p.Name).ToList();
 
-    public IEnumerable<Parameter> Parameters => _parameters.Select(p => p.Parameter);
+    /// <summary>The tensors the update is applied to, whose gradients are clipped: the float32 master where there is one, else the parameter.</summary>
+    public IEnumerable<Parameter> Parameters => _parameters.Select(p => Optimized(p.Name, p.Parameter));
 
     public bool HasState(string parameterName) => _state.ContainsKey(parameterName);
+
+    /// <summary>True when <paramref name="parameterName"/> is bf16/f16 and trained through a float32 master copy.</summary>
+    public bool HasMasterWeight(string parameterName) => _masters.ContainsKey(parameterName);
+
+    /// <summary>
+    /// The weight as trained (live, not a copy): the float32 master of a reduced-precision parameter, else the parameter
+    /// itself. This is what a checkpoint must hold for an exact resume.
+    /// </summary>
+    public Tensor TrainedWeight(string parameterName)
+    {
+        var entry = _parameters.FirstOrDefault(p => p.Name == parameterName);
+        return entry.Parameter is null
+            ? throw new KeyNotFoundException($"The optimizer has no parameter \"{parameterName}\".")
+            : Optimized(parameterName, entry.Parameter);
+    }
+
+    /// <summary>Sets a trained weight (the master and, rounded, the parameter) from <paramref name="value"/>, e.g. on resume.</summary>
+    public void SetTrainedWeight(string parameterName, Tensor value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var entry = _parameters.FirstOrDefault(p => p.Name == parameterName);
+        if (entry.Parameter is null)
+            throw new KeyNotFoundException($"The optimizer has no parameter \"{parameterName}\".");
+        using var noGrad = torch.no_grad();
+        var target = Optimized(parameterName, entry.Parameter);
+        target.copy_(value);
+        if (!ReferenceEquals(target, entry.Parameter))
+            entry.Parameter.copy_(target);
+    }
+
+    /// <summary>
+    /// Moves each reduced-precision parameter's gradient onto its float32 master (added, so micro-batches accumulate in
+    /// float32) and drops the bf16/f16 one. Call after every backward; a no-op for float32 parameters.
+    /// </summary>
+    public void AccumulateGradients()
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (name, parameter, _) in _parameters)
+        {
+            if (!_masters.TryGetValue(name, out var master) || parameter.grad is not { } grad)
+                continue;
+            if (master.grad is { } sum)
+            {
+                sum.add_(grad);
+            }
+            else
+            {
+                master.grad = grad.to_type(ScalarType.Float32).DetachFromDisposeScope();
+            }
+            parameter.grad = null;
+        }
+    }
 
     /// <summary>The live state tensors (not copies); read them before the next step changes them.</summary>
     public AdamWParameterState StateOf(string parameterName) =>
@@ -94,11 +158,12 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Zeroes the gradient rows that a row range leaves frozen; call after backward and before clipping so the norm ignores them.</summary>
     public void MaskFrozenRowGradients()
     {
+        AccumulateGradients();
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         foreach (var (name, parameter, _) in _parameters)
         {
-            if (_rowMasks.TryGetValue(name, out var mask) && parameter.grad is { } grad)
+            if (_rowMasks.TryGetValue(name, out var mask) && Optimized(name, parameter).grad is { } grad)
                 grad.mul_(mask);
         }
     }
@@ -107,10 +172,12 @@ public sealed class AdamWOptimizer : IDisposable
     public void Step()
     {
         double lr = LearningRate, beta1 = Options.Beta1, beta2 = Options.Beta2;
+        AccumulateGradients();
         using var noGrad = torch.no_grad();
-        foreach (var (name, parameter, decays) in _parameters)
+        foreach (var (name, modelParameter, decays) in _parameters)
         {
             using var scope = torch.NewDisposeScope();
+            var parameter = Optimized(name, modelParameter);
             var grad = parameter.grad;
             if (grad is null)
                 continue;
@@ -135,14 +202,20 @@ public sealed class AdamWOptimizer : IDisposable
             var denominator = (state.ExpAvgSq.sqrt() / biasCorrection2Sqrt).add_(Options.Eps);
             // Masked rows have zero moments, so their update is exactly (−)0.
             parameter.addcdiv_(state.ExpAvg, denominator, value: -lr / biasCorrection1);
+            if (!ReferenceEquals(parameter, modelParameter))
+                modelParameter.copy_(parameter);   // round to nearest bf16/f16
         }
     }
 
     /// <summary>Drops every gradient (set to none, as PyTorch and HF do), so an unused parameter skips the next step.</summary>
     public void ZeroGrad()
     {
-        foreach (var (_, parameter, _) in _parameters)
+        foreach (var (name, parameter, _) in _parameters)
+        {
             parameter.grad = null;
+            if (_masters.TryGetValue(name, out var master))
+                master.grad = null;
+        }
     }
 
     /// <summary>
@@ -187,6 +260,9 @@ public sealed class AdamWOptimizer : IDisposable
         }
         foreach (var mask in _rowMasks.Values)
             mask.Dispose();
+        foreach (var master in _masters.Values)
+            master.Dispose();
+        _masters.Clear();
         _state.Clear();
         _rowMasks.Clear();
     }
@@ -198,6 +274,10 @@ public sealed class AdamWOptimizer : IDisposable
                 $"The saved {what} of \"{name}\" is {found.dtype} [{string.Join(", ", found.shape)}]; the parameter is " +
                 $"{expected.dtype} [{string.Join(", ", expected.shape)}]. Resume with the same model and dtype.");
     }
+
+    private static bool NeedsMaster(ScalarType dtype) => dtype is ScalarType.BFloat16 or ScalarType.Float16;
+
+    private Parameter Optimized(string name, Parameter parameter) => _masters.TryGetValue(name, out var master) ? master : parameter;
 
     /// <summary>(rows, 1, …, 1) with 1 on the unfrozen rows, broadcasting over the parameter.</summary>
     private static Tensor RowMask(Parameter parameter, IReadOnlyList<RowRange> ranges)

@@ -26,6 +26,36 @@ public static class CausalLmLoss
         return loss.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The positions that predict a label, as indices into the flattened (batch·seq) grid — t with label[t+1] ≠ −100 —
+    /// and those labels: what <see cref="Modeling.ISelectiveLogits.LogitsAt"/> and <see cref="SumOverSelected"/> take.
+    /// </summary>
+    /// <param name="labels">(batch, seq) int64.</param>
+    /// <returns>Positions (n) and targets (n), both int64, in row-major order.</returns>
+    public static (Tensor Positions, Tensor Targets) Targets(Tensor labels)
+    {
+        if (labels.dim() != 2 || labels.dtype != ScalarType.Int64)
+            throw new ArgumentException($"Labels must be (batch, seq) int64; got {labels.dtype} [{string.Join(", ", labels.shape)}].", nameof(labels));
+        using var scope = torch.NewDisposeScope();
+        long seq = labels.shape[1];
+        // shifted[b, t] = labels[b, t+1]; the last position predicts nothing.
+        var shifted = torch.cat([labels.narrow(1, 1, seq - 1), torch.full(labels.shape[0], 1, IgnoreIndex, dtype: ScalarType.Int64, device: labels.device)], 1)
+            .reshape(-1);                                                                           // (b·s)
+        var positions = shifted.ne(IgnoreIndex).nonzero().reshape(-1);                              // (n)
+        var targets = shifted.index_select(0, positions);                                           // (n)
+        return (positions.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Σ −log softmax(logits[i])[targets[i]] in float32; logits (n, vocab) at the positions of <see cref="Targets"/>.</summary>
+    public static Tensor SumOverSelected(Tensor logits, Tensor targets)
+    {
+        if (logits.dim() != 2 || targets.dim() != 1 || logits.shape[0] != targets.shape[0])
+            throw new ArgumentException(
+                $"Expected logits (n, vocab) and targets (n); got [{string.Join(", ", logits.shape)}] and [{string.Join(", ", targets.shape)}].");
+        using var scope = torch.NewDisposeScope();
+        return nn.functional.cross_entropy(logits.to_type(ScalarType.Float32), targets, reduction: nn.Reduction.Sum).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Positions that contribute to the loss: labels[:, 1:] ≠ −100.</summary>
     public static long CountTargets(Tensor labels)
     {

@@ -1,5 +1,6 @@
 // The training loop: accumulate micro-batches, clip, AdamW step on the trainable parameters, log, validate, checkpoint, resume.
 using System.Diagnostics;
+using Spectrum.Modeling;
 using Spectrum.Selection;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -111,13 +112,14 @@ public sealed class Trainer : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
             double learningRate = _schedule.LearningRate(_options.LearningRate, _schedulerStep);
-            var (loss, gradNorm, inputTokens, targets) = OptimizerStep(learningRate);
+            var (loss, gradNorm, inputTokens, targets, phases) = OptimizerStep(learningRate);
             double seconds = clock.Elapsed.TotalSeconds;
             _epoch = (_training as IEpochAware)?.Epoch ?? 0;
             losses.Add(loss);
             Record(MetricsLog.Entry(("type", "train"), ("step", _step), ("epoch", _epoch), ("loss", loss), ("learning_rate", learningRate),
                 ("grad_norm", gradNorm), ("input_tokens", inputTokens), ("target_tokens", targets),
-                ("tokens_per_second", inputTokens / Math.Max(seconds, 1e-9)), ("elapsed_seconds", session.Elapsed.TotalSeconds)));
+                ("tokens_per_second", inputTokens / Math.Max(seconds, 1e-9)), ("forward_seconds", phases.ForwardSeconds),
+                ("backward_seconds", phases.BackwardSeconds), ("optimizer_seconds", phases.OptimizerSeconds), ("elapsed_seconds", session.Elapsed.TotalSeconds)));
 
             double? validationLoss = null;
             if (_options.ValidateEvery > 0 && _step % _options.ValidateEvery == 0)
@@ -137,7 +139,7 @@ public sealed class Trainer : IDisposable
             int done = _step - firstStep + 1;
             var remaining = TimeSpan.FromSeconds(session.Elapsed.TotalSeconds / done * (_options.TotalSteps - _step));
             Progress?.Invoke(new TrainingProgress(_step, _options.TotalSteps, loss, learningRate, gradNorm,
-                inputTokens / Math.Max(seconds, 1e-9), session.Elapsed, remaining, validationLoss, checkpointFolder));
+                inputTokens / Math.Max(seconds, 1e-9), session.Elapsed, remaining, validationLoss, checkpointFolder, phases));
         }
         return new TrainingSummary(firstStep, _step, losses, lastValidation);
     }
@@ -151,7 +153,7 @@ public sealed class Trainer : IDisposable
             Step = _step,
             Epoch = _epoch,
             SchedulerStep = _schedulerStep,
-            TrainableWeights = _trainable.ToDictionary(p => p.Name, p => (Tensor)p.Parameter, StringComparer.Ordinal),
+            TrainableWeights = _trainable.ToDictionary(p => p.Name, p => _optimizer.TrainedWeight(p.Name), StringComparer.Ordinal),
             OptimizerState = _trainable.ToDictionary(p => p.Name, p => _optimizer.StateOf(p.Name), StringComparer.Ordinal),
             RngStates = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [TrainingState.TorchDefaultGenerator] = rng.bytes.ToArray() },
             DataPosition = _training.SaveState(),
@@ -182,13 +184,14 @@ public sealed class Trainer : IDisposable
                 (missing.Count > 0 ? $"; not in the checkpoint: {string.Join(", ", missing.Take(5))}" : "") +
                 (extra.Count > 0 ? $"; not trainable here: {string.Join(", ", extra.Take(5))}" : "") +
                 ". Freeze the model exactly as the run that saved it did.");
-        foreach (var (name, parameter) in _trainable)
+        foreach (var (name, _) in _trainable)
         {
             var saved = state.TrainableWeights[name];
-            if (!saved.shape.SequenceEqual(parameter.shape) || saved.dtype != parameter.dtype)
+            var trained = _optimizer.TrainedWeight(name);
+            if (!saved.shape.SequenceEqual(trained.shape) || saved.dtype != trained.dtype)
                 throw new TrainingConfigurationException(
-                    $"The checkpoint holds \"{name}\" as {saved.dtype} [{string.Join(", ", saved.shape)}]; the model has " +
-                    $"{parameter.dtype} [{string.Join(", ", parameter.shape)}]. Resume with the same model and dtype.");
+                    $"The checkpoint holds \"{name}\" as {saved.dtype} [{string.Join(", ", saved.shape)}]; this run trains it as " +
+                    $"{trained.dtype} [{string.Join(", ", trained.shape)}]. Resume with the same model, dtype and precision.");
         }
         if (!state.RngStates.TryGetValue(TrainingState.TorchDefaultGenerator, out var rngBytes))
             throw new TrainingConfigurationException($"The checkpoint of step {state.Step} has no {TrainingState.TorchDefaultGenerator} state; it cannot be resumed exactly.");
@@ -196,11 +199,8 @@ public sealed class Trainer : IDisposable
             throw new TrainingConfigurationException($"The checkpoint is at step {state.Step}, past TotalSteps ({_options.TotalSteps}).");
 
         _optimizer.LoadState(state.OptimizerState);
-        using (torch.no_grad())
-        {
-            foreach (var (name, parameter) in _trainable)
-                parameter.copy_(state.TrainableWeights[name]);
-        }
+        foreach (var (name, _) in _trainable)
+            _optimizer.SetTrainedWeight(name, state.TrainableWeights[name]);
         using (var rng = torch.tensor(rngBytes, dtype: ScalarType.Byte))
             torch.random.set_rng_state(rng);
         _training.RestoreState(state.DataPosition);
@@ -228,7 +228,7 @@ public sealed class Trainer : IDisposable
         return Math.Sqrt(squares);
     }
 
-    private (double Loss, double GradNorm, long InputTokens, long Targets) OptimizerStep(double learningRate)
+    private (double Loss, double GradNorm, long InputTokens, long Targets, StepPhases Phases) OptimizerStep(double learningRate)
     {
         var microBatches = new List<Batch>(_options.GradientAccumulationSteps);
         try
@@ -242,18 +242,24 @@ public sealed class Trainer : IDisposable
                     "Check the data preparation (masking) or drop such examples.");
 
             _model.train();
-            double lossSum = 0;
+            double lossSum = 0, forwardSeconds = 0, backwardSeconds = 0;
             long inputTokens = 0;
+            var clock = Stopwatch.StartNew();
             foreach (var batch in microBatches)
             {
                 using var scope = torch.NewDisposeScope();
-                var logits = _model.call(batch.InputIds);                              // (b, s, v)
-                var summed = CausalLmLoss.SumOverTargets(logits, batch.Labels);       // ()
+                double start = clock.Elapsed.TotalSeconds;
+                var summed = SummedLoss(batch);                                        // ()
+                double forwardDone = clock.Elapsed.TotalSeconds;
                 (summed / targets).backward();
+                _optimizer.AccumulateGradients();
+                forwardSeconds += forwardDone - start;
+                backwardSeconds += clock.Elapsed.TotalSeconds - forwardDone;
                 lossSum += summed.item<float>();
                 inputTokens += batch.InputIds.numel();
             }
 
+            double optimizerStart = clock.Elapsed.TotalSeconds;
             _optimizer.MaskFrozenRowGradients();
             double gradNorm = ClipGradients(_optimizer.Parameters, _options.MaxGradNorm);
             _optimizer.LearningRate = learningRate;
@@ -261,7 +267,8 @@ public sealed class Trainer : IDisposable
             _optimizer.ZeroGrad();
             _step++;
             _schedulerStep++;
-            return (lossSum / targets, gradNorm, inputTokens, targets);
+            var phases = new StepPhases(forwardSeconds, backwardSeconds, clock.Elapsed.TotalSeconds - optimizerStart);
+            return (lossSum / targets, gradNorm, inputTokens, targets, phases);
         }
         finally
         {
@@ -283,7 +290,7 @@ public sealed class Trainer : IDisposable
             {
                 using var batch = CheckedBatch(_validation.Next(), "validation");
                 using var scope = torch.NewDisposeScope();
-                lossSum += CausalLmLoss.SumOverTargets(_model.call(batch.InputIds), batch.Labels).item<float>();
+                lossSum += SummedLoss(batch).item<float>();
                 targets += CausalLmLoss.CountTargets(batch.Labels);
             }
             return (targets == 0 ? double.NaN : lossSum / targets, targets);
@@ -292,6 +299,15 @@ public sealed class Trainer : IDisposable
         {
             _model.train();
         }
+    }
+
+    /// <summary>The batch's summed next-token loss; logits only at the target positions when the model can do that.</summary>
+    private Tensor SummedLoss(Batch batch)
+    {
+        if (_model is not ISelectiveLogits selective)
+            return CausalLmLoss.SumOverTargets(_model.call(batch.InputIds), batch.Labels);   // (b, s, v) logits
+        var (positions, targets) = CausalLmLoss.Targets(batch.Labels);
+        return CausalLmLoss.SumOverSelected(selective.LogitsAt(batch.InputIds, positions), targets);   // (n, v) logits
     }
 
     private static Batch CheckedBatch(Batch batch, string source)

@@ -9,6 +9,7 @@ namespace Spectrum.Training;
 /// <param name="EstimatedRemaining">Mean step time of this session × steps left.</param>
 /// <param name="ValidationLoss">Set on steps where validation ran.</param>
 /// <param name="CheckpointFolder">Set on steps where a checkpoint was saved.</param>
+/// <param name="Phases">Where this step's time went (validation and checkpointing excluded).</param>
 public sealed record TrainingProgress(
     int Step,
     int TotalSteps,
@@ -19,7 +20,14 @@ public sealed record TrainingProgress(
     TimeSpan Elapsed,
     TimeSpan EstimatedRemaining,
     double? ValidationLoss,
-    string? CheckpointFolder);
+    string? CheckpointFolder,
+    StepPhases Phases);
+
+/// <summary>Seconds of one optimizer step: forward with the loss, backward (incl. moving gradients to float32 masters), and clipping + AdamW + zeroing.</summary>
+public sealed record StepPhases(double ForwardSeconds, double BackwardSeconds, double OptimizerSeconds)
+{
+    public double TotalSeconds => ForwardSeconds + BackwardSeconds + OptimizerSeconds;
+}
 
 /// <param name="Losses">Loss of each step run by this call, in order.</param>
 /// <param name="LastValidationLoss">The latest validation loss, if any ran in this call.</param>

@@ -50,6 +50,22 @@ public sealed class TrainCommandTests : IDisposable
         return (code, console.Output);
     }
 
+    [Fact]
+    public void Bf16_precision_is_announced_and_saves_a_bf16_model()
+    {
+        string output = Path.Combine(_folder, "bf16");
+        var (code, text) = Run(false, "train", _model, "--data", _data, "--method", "spectrum", "--scan", _scan, "--top-percent", "50",
+            "--out", output, "--steps", "2", "--seq-len", "32", "--precision", "bf16");
+
+        Assert.True(code == ExitCodes.Success, text);
+        Assert.Contains("Estimated memory (bf16 on CPU)", text);
+        Assert.Contains("float32 masters", text);
+        using var checkpoint = Checkpoint.Open(Path.Combine(output, "model"));
+        checkpoint.ValidateAgainstConfig();
+        Assert.Equal("bfloat16", checkpoint.Config!.TorchDtype);
+        Assert.All(checkpoint.Tensors, t => Assert.Equal(SafetensorsDType.BF16, t.DType));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -96,6 +112,10 @@ public sealed class TrainCommandTests : IDisposable
         var (code, text) = Run(false, "train", _model, "--data", _data, "--method", "bitfit", "--out", Path.Combine(_folder, "x"));
         Assert.True(code == ExitCodes.Usage, text);
         Assert.Contains("--method must be one of", text);
+
+        (code, text) = Run(false, "train", _model, "--data", _data, "--method", "full", "--precision", "fp16", "--out", Path.Combine(_folder, "x"));
+        Assert.True(code == ExitCodes.Usage, text);
+        Assert.Contains("--precision must be one of fp32, bf16", text);
 
         string bad = Path.Combine(_folder, "bad.jsonl");
         File.WriteAllText(bad, "{\"prompt\": 1}\n");

@@ -121,4 +121,59 @@ public sealed class AdamWOptimizerTests
 
     private static Tensor Loss(Parameter[] p, Tensor target) =>
         (torch.matmul(p[0], torch.ones(3, 1)).squeeze(1) * p[1] - target.sum(1)).pow(2).sum() + (p[0] - target).pow(2).sum();
+
+    [Fact]
+    public void ABf16ParameterIsTrainedThroughAFloat32MasterExactlyAsAFloat32OneWouldBe()
+    {
+        torch.random.manual_seed(3);
+        // Start from bf16-representable values, so the float32 reference starts from the same numbers.
+        using var start = torch.randn(6, 5).to_type(ScalarType.BFloat16);
+        var reduced = new Parameter(start.clone(), requires_grad: true);
+        var reference = new Parameter(start.to_type(ScalarType.Float32), requires_grad: true);
+        // lr 1e-5: each update is far below bf16's resolution, so plain bf16 AdamW would leave the weights unchanged.
+        var options = new AdamWOptions(LearningRate: 1e-5, WeightDecay: 0.01);
+        using var mixed = new AdamWOptimizer([("w", reduced)], options);
+        using var plain = new AdamWOptimizer([("w", reference)], options);
+        Assert.True(mixed.HasMasterWeight("w"));
+        Assert.False(plain.HasMasterWeight("w"));
+        Assert.Equal(ScalarType.Float32, mixed.StateOf("w").ExpAvg.dtype);
+
+        for (int step = 0; step < 4; step++)
+        {
+            // Two micro-batches: the master accumulates their gradients in float32.
+            using var g1 = torch.randn(6, 5).to_type(ScalarType.BFloat16);
+            using var g2 = torch.randn(6, 5).to_type(ScalarType.BFloat16);
+            foreach (var g in new[] { g1, g2 })
+            {
+                reduced.grad = g.clone();
+                mixed.AccumulateGradients();
+                Assert.Null(reduced.grad);
+            }
+            reference.grad = g1.to_type(ScalarType.Float32) + g2.to_type(ScalarType.Float32);
+            mixed.Step();
+            plain.Step();
+            mixed.ZeroGrad();
+            plain.ZeroGrad();
+        }
+
+        var master = mixed.TrainedWeight("w");
+        Assert.Equal(ScalarType.Float32, master.dtype);
+        TensorAssert.Identical(reference, master, "master vs float32 AdamW");
+        // The model's bf16 weight is the master rounded to nearest.
+        TensorAssert.Identical(master.to_type(ScalarType.BFloat16), reduced, "bf16 weight vs rounded master");
+        Assert.False(TensorAssert.BitEqual(master, start.to_type(ScalarType.Float32)), "the master moved");
+        Assert.Same(master, Assert.Single(mixed.Parameters));   // clipping sees the float32 gradient
+    }
+
+    [Fact]
+    public void SettingATrainedWeightUpdatesMasterAndRoundedParameter()
+    {
+        var reduced = new Parameter(torch.zeros(3, dtype: ScalarType.BFloat16), requires_grad: true);
+        using var optimizer = new AdamWOptimizer([("b", reduced)], new AdamWOptions());
+        using var value = torch.tensor(new[] { 1.0f + 1e-6f, -2f, 3.00001f });
+        optimizer.SetTrainedWeight("b", value);
+        TensorAssert.Identical(value, optimizer.TrainedWeight("b"), "master keeps float32 precision");
+        TensorAssert.Identical(value.to_type(ScalarType.BFloat16), reduced, "parameter is the rounded value");
+        Assert.Throws<KeyNotFoundException>(() => optimizer.TrainedWeight("missing"));
+    }
 }

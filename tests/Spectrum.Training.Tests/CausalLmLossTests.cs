@@ -37,4 +37,44 @@ public sealed class CausalLmLossTests
         using var floatLabels = torch.zeros(2, 3);
         Assert.Throws<ArgumentException>(() => CausalLmLoss.SumOverTargets(logits, floatLabels));
     }
+
+    [Fact]
+    public void SelectedTargetsGiveTheSameLossAndGradientAsTheFullLogits()
+    {
+        torch.random.manual_seed(5);
+        using var logits = torch.randn(3, 6, 11).requires_grad_(true);
+        var raw = torch.randint(0, 11, [3, 6], dtype: ScalarType.Int64);
+        // Ignore about half, including whole rows' prefixes, as response-only masking does.
+        using var labels = raw.masked_fill(torch.rand(3, 6).lt(0.5), CausalLmLoss.IgnoreIndex);
+        var (positions, targets) = CausalLmLoss.Targets(labels);
+        Assert.Equal(CausalLmLoss.CountTargets(labels), positions.numel());
+        // Flat position b·seq + t predicts labels[b, t+1].
+        var flatLabels = labels.reshape(-1);
+        for (long i = 0; i < positions.numel(); i++)
+        {
+            long position = positions[i].item<long>();
+            Assert.NotEqual(5, position % 6);
+            Assert.Equal(flatLabels[position + 1].item<long>(), targets[i].item<long>());
+        }
+
+        using var full = CausalLmLoss.SumOverTargets(logits, labels);
+        full.backward();
+        using var fullGradient = logits.grad!.clone();
+        logits.grad = null;
+        using var selected = CausalLmLoss.SumOverSelected(logits.reshape(-1, 11).index_select(0, positions), targets);
+        selected.backward();
+        Assert.Equal(full.item<float>(), selected.item<float>(), 5);
+        Assert.True((fullGradient - logits.grad!).abs().max().item<float>() < 1e-6);
+    }
+
+    [Fact]
+    public void NoTargetsGiveEmptySelectionsAndZeroLoss()
+    {
+        using var labels = torch.full(2, 4, CausalLmLoss.IgnoreIndex, ScalarType.Int64);
+        var (positions, targets) = CausalLmLoss.Targets(labels);
+        Assert.Equal(0, positions.numel());
+        Assert.Equal(0, targets.numel());
+        using var loss = CausalLmLoss.SumOverSelected(torch.zeros(0, 7), targets);
+        Assert.Equal(0f, loss.item<float>());
+    }
 }

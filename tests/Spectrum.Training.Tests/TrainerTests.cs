@@ -88,6 +88,58 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains(DeterministicLog(_folder.File("a.jsonl")), line => line.Contains("\"type\":\"validation\""));
     }
 
+    /// <summary>
+    /// A model that offers logits at chosen positions is trained through them alone (its full forward is never called)
+    /// and the step equals the one a full-logits loss gives: loss to 1e-6, gradient norm to 1e-5 relative.
+    /// </summary>
+    [Fact]
+    public void AModelWithSelectiveLogitsIsTrainedOnTheTargetPositionsOnlyWithTheSameResult()
+    {
+        var config = Spectrum.Modeling.LlamaConfig.Tiny(hiddenSize: 32, intermediateSize: 64, vocabSize: Vocab) with { TieWordEmbeddings = true };
+        using var model = new SelectiveOnly(new Spectrum.Modeling.LlamaForCausalLM(config, generator: new Generator(8)));
+        using var twin = new Spectrum.Modeling.LlamaForCausalLM(config, generator: new Generator(8));
+        var options = new TrainerOptions { TotalSteps = 1, LearningRate = 1e-3, ValidateEvery = 1, ValidationBatches = 1 };
+        TrainingProgress? reported = null;
+        using (var trainer = new Trainer(model, new ToyBatchSource(Vocab, 2, 7, seed: 1), options, new ToyBatchSource(Vocab, 2, 7, seed: 1)))
+        {
+            trainer.Progress += p => reported = p;
+            trainer.Train();
+        }
+        Assert.True(model.SelectedRows > 0);
+
+        using var batch = new ToyBatchSource(Vocab, 2, 7, seed: 1).Next();
+        using var logits = twin.call(batch.InputIds);
+        using var summed = CausalLmLoss.SumOverTargets(logits, batch.Labels);
+        double targets = CausalLmLoss.CountTargets(batch.Labels);
+        (summed / targets).backward();
+        double norm = Trainer.ClipGradients(twin.parameters(), null);
+        Assert.Equal(summed.item<float>() / targets, reported!.Loss, 1e-6 * Math.Abs(reported.Loss));
+        Assert.Equal(norm, reported.GradNorm, 1e-5 * norm);
+        Assert.True(double.IsFinite(reported.ValidationLoss!.Value));
+    }
+
+    /// <summary>Offers only <see cref="Spectrum.Modeling.ISelectiveLogits"/>: calling the full forward fails the test.</summary>
+    private sealed class SelectiveOnly : nn.Module<Tensor, Tensor>, Spectrum.Modeling.ISelectiveLogits
+    {
+        private readonly Spectrum.Modeling.LlamaForCausalLM inner;
+
+        public SelectiveOnly(Spectrum.Modeling.LlamaForCausalLM model) : base(nameof(SelectiveOnly))
+        {
+            inner = model;
+            RegisterComponents();
+        }
+
+        public long SelectedRows { get; private set; }
+
+        public override Tensor forward(Tensor input) => throw new InvalidOperationException("the trainer asked for every position's logits");
+
+        public Tensor LogitsAt(Tensor inputIds, Tensor flatPositions)
+        {
+            SelectedRows += flatPositions.numel();
+            return inner.LogitsAt(inputIds, flatPositions);
+        }
+    }
+
     [Fact]
     public void FrozenTensorsStayBitIdenticalAndOnlyTrainableOnesChangeAndHaveState()
     {
@@ -204,6 +256,12 @@ public sealed class TrainerTests : IDisposable
             Assert.Equal(progress[i].Loss, train[i].GetProperty("loss").GetDouble());
             Assert.Equal(14, train[i].GetProperty("input_tokens").GetInt64());          // batch 2 × seq 7
             Assert.True(train[i].GetProperty("tokens_per_second").GetDouble() > 0);
+            double phases = train[i].GetProperty("forward_seconds").GetDouble() + train[i].GetProperty("backward_seconds").GetDouble()
+                            + train[i].GetProperty("optimizer_seconds").GetDouble();
+            Assert.True(train[i].GetProperty("forward_seconds").GetDouble() > 0 && train[i].GetProperty("backward_seconds").GetDouble() > 0);
+            // The phases are parts of the step, which also includes fetching the batch.
+            Assert.InRange(phases, 0, 14 / train[i].GetProperty("tokens_per_second").GetDouble() * 1.0001);
+            Assert.Equal(progress[i].Phases.TotalSeconds, phases, 9);
             Assert.Equal((i + 1) / 4.0, train[i].GetProperty("epoch").GetDouble());      // the source's 4 batches per epoch
         }
         Assert.Equal([null, 0.0, null, 0.0], progress.Select(p => p.ValidationLoss is null ? (double?)null : 0.0));
@@ -362,8 +420,8 @@ public sealed class TrainerTests : IDisposable
         File.ReadAllLines(path).Select(line =>
         {
             var node = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
-            node.Remove("tokens_per_second");
-            node.Remove("elapsed_seconds");
+            foreach (string timing in new[] { "tokens_per_second", "elapsed_seconds", "forward_seconds", "backward_seconds", "optimizer_seconds" })
+                node.Remove(timing);
             return node.ToJsonString();
         }).ToList();
 

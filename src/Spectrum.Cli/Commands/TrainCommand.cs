@@ -57,14 +57,21 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--adapter-only")] [Description("Save a PEFT adapter folder instead of the merged model.")] public bool AdapterOnly { get; init; }
     [CommandOption("--gradient-checkpointing")] public bool GradientCheckpointing { get; init; }
     [CommandOption("--train-on-inputs")] [Description("Loss on prompts too, not only responses.")] public bool TrainOnInputs { get; init; }
+    [CommandOption("--precision <P>")] [Description("fp32, or bf16: bf16 weights and activations with float32 master copies of the trained weights (saves bf16).")] [DefaultValue("fp32")]
+    public string Precision { get; init; } = "fp32";
 
     public static readonly IReadOnlyDictionary<string, FineTuneMethod> Methods =
         Enum.GetValues<FineTuneMethod>().ToDictionary(FineTuneOptions.CliName, StringComparer.Ordinal);
+
+    public static readonly IReadOnlyDictionary<string, TrainingPrecision> Precisions =
+        Enum.GetValues<TrainingPrecision>().ToDictionary(FineTuneOptions.CliName, StringComparer.Ordinal);
 
     public override ValidationResult Validate()
     {
         if (!Methods.ContainsKey(Method))
             return ValidationResult.Error($"--method must be one of {string.Join(", ", Methods.Keys)}; got '{Method}'.");
+        if (!Precisions.ContainsKey(Precision))
+            return ValidationResult.Error($"--precision must be one of {string.Join(", ", Precisions.Keys)}; got '{Precision}'.");
         if (Data.Length == 0 || Out.Length == 0)
             return ValidationResult.Error("--data and --out are required.");
         return base.Validate();
@@ -79,6 +86,7 @@ public sealed class TrainSettings : CommandSettings
         ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
         LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,
         Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
+        Precision = Precisions[Precision],
     };
 }
 

@@ -15,6 +15,19 @@ public enum FineTuneMethod
 }
 
 /// <summary>
+/// How weights are held and multiplied. Float32: everything float32 (exact, the reference for tests). BFloat16: the
+/// model runs in bf16 (weights, activations; norms, softmax and the loss in float32) and every trainable weight has a
+/// float32 master copy that AdamW updates — HF/Axolotl's <c>bf16: true</c> with DeepSpeed-style master weights. Frozen
+/// weights exist only in bf16, which is where Spectrum's memory saving grows; bf16 matrix products are also several
+/// times faster than float32 ones on CPUs with AVX512-BF16 or AMX.
+/// </summary>
+public enum TrainingPrecision
+{
+    Float32,
+    BFloat16,
+}
+
+/// <summary>
 /// One run of <see cref="FineTuneRecipe"/>. Option names in messages are the CLI's (<c>--selection</c>), since that is
 /// where users meet them. Null hyper-parameters take the method's default (learning rate 1e-5 for full/Spectrum,
 /// 2e-4 for the LoRA family, as the paper used; LoRA r 32, alpha 16, dropout 0.05).
@@ -62,6 +75,7 @@ public sealed record FineTuneOptions
     public bool GradientCheckpointing { get; init; }
     /// <summary>Loss on prompts too, not only on responses.</summary>
     public bool TrainOnInputs { get; init; }
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
 
     public bool UsesLora => Method is FineTuneMethod.Lora or FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora;
     public bool UsesSelection => Method is FineTuneMethod.Spectrum or FineTuneMethod.SpectrumQLora;
@@ -71,6 +85,8 @@ public sealed record FineTuneOptions
 
     public LoraOptions LoraOptions(IReadOnlyList<string>? targets) =>
         new(LoraRank ?? 32, LoraAlpha ?? 16, LoraDropout ?? 0.05, targets);
+
+    public static string CliName(TrainingPrecision precision) => precision == TrainingPrecision.BFloat16 ? "bf16" : "fp32";
 
     public static string CliName(FineTuneMethod method) => method switch
     {
@@ -152,6 +168,7 @@ public sealed record FineTuneOptions
         ["--validation-fraction"] = ValidationFraction.ToString("R", CultureInfo.InvariantCulture),
         ["--lora-rank"] = UsesLora ? (LoraRank ?? 32).ToString(CultureInfo.InvariantCulture) : "none",
         ["--train-on-inputs"] = TrainOnInputs ? "true" : "false",
+        ["--precision"] = CliName(Precision),
     };
 
     private static void Fail(string message) => throw new TrainingConfigurationException(message);

@@ -10,11 +10,12 @@ using static TorchSharp.torch;
 namespace Spectrum.Training.Recipes;
 
 /// <param name="TrainableParameters">Elements that get gradients and AdamW state.</param>
-/// <param name="Memory">Weights (as held, NF4 included), gradients and AdamW moments; float32 on CPU, no master copy.</param>
+/// <param name="Memory">Weights (as held, NF4 included), float32 master copies (bf16 precision only), gradients and AdamW moments.</param>
 /// <param name="ActivationBytes">Rough activation memory of one micro-batch; see <see cref="FineTuneRecipe.EstimateActivationBytes"/>.</param>
 /// <param name="Modules">The unfrozen parameters (full, Spectrum) or the LoRA-wrapped modules.</param>
 public sealed record FineTunePlan(
     FineTuneMethod Method,
+    TrainingPrecision Precision,
     long TrainableParameters,
     long TotalParameters,
     MemoryEstimate Memory,
@@ -32,9 +33,9 @@ public sealed record FineTuneResult(FineTunePlan Plan, TrainingSummary Summary, 
 
 /// <summary>
 /// One readable procedure per <see cref="FineTuneMethod"/>: <see cref="Setup"/> validates the options, loads the model
-/// (float32 on CPU: trainable weights must stay float32, since bf16 AdamW updates of ~1e-5 round away), freezes or
-/// wraps it, tokenizes and packs the data and builds the trainer; <see cref="Train"/> runs (or resumes) it;
-/// <see cref="Save"/> writes <c>&lt;out&gt;/model</c>. <see cref="Run"/> does all three.
+/// in the run's <see cref="TrainingPrecision"/> (bf16 weights are trained through float32 master copies, since bf16
+/// AdamW updates of ~1e-5 would round away), freezes or wraps it, tokenizes and packs the data and builds the trainer;
+/// <see cref="Train"/> runs (or resumes) it; <see cref="Save"/> writes <c>&lt;out&gt;/model</c>. <see cref="Run"/> does all three.
 /// QLoRA loads the dense float32 checkpoint first and then quantises each frozen projection to NF4, freeing its dense
 /// weight as it goes (the loader checks the whole checkpoint against an unwrapped model, so quantising while loading
 /// is left for later): peak memory during setup is the dense model's.
@@ -94,7 +95,7 @@ public sealed class FineTuneRecipe : IDisposable
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
         var (training, validation) = PrepareData(options, tokenizer);
 
-        var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ScalarType.Float32);
+        var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ModelDType(options.Precision));
         try
         {
             if (tokenizer.VocabSize > model.Config.VocabSize)
@@ -108,8 +109,9 @@ public sealed class FineTuneRecipe : IDisposable
             long trainableCount = trainable.Sum(p => p.Parameter.numel());
             // The checkpoint's own parameters (tied embeddings once) plus any adapters, which are all trainable.
             long total = model.Config.ParameterCount + (options.UsesLora ? trainableCount : 0);
-            var plan = new FineTunePlan(options.Method, trainableCount, total, EstimateMemory(model, trainableCount),
-                EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing),
+            var plan = new FineTunePlan(options.Method, options.Precision, trainableCount, total, EstimateMemory(model, trainable),
+                EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing,
+                    options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null);
 
             var trainerOptions = new TrainerOptions
@@ -150,8 +152,8 @@ public sealed class FineTuneRecipe : IDisposable
 
     /// <summary>
     /// Writes <c>&lt;out&gt;/model</c>: a Hugging Face folder with LoRA merged (safetensors in the checkpoint's dtype when
-    /// it is float32/float16, else bf16; tokenizer files copied), or with <see cref="FineTuneOptions.AdapterOnly"/> a PEFT
-    /// adapter folder. Returns the folder.
+    /// it is float32/float16, else bf16; always bf16 for a bf16-precision run, whose model runs on the bf16 weights;
+    /// tokenizer files copied), or with <see cref="FineTuneOptions.AdapterOnly"/> a PEFT adapter folder. Returns the folder.
     /// </summary>
     public string Save()
     {
@@ -162,7 +164,7 @@ public sealed class FineTuneRecipe : IDisposable
             return folder;
         }
         using var checkpoint = Checkpoint.Open(_options.ModelFolder);
-        var dtype = checkpoint.Config?.TorchDtype switch
+        var dtype = _options.Precision == TrainingPrecision.BFloat16 ? SafetensorsDType.BF16 : checkpoint.Config?.TorchDtype switch
         {
             "float32" => SafetensorsDType.F32,
             "float16" => SafetensorsDType.F16,
@@ -252,27 +254,43 @@ public sealed class FineTuneRecipe : IDisposable
         return (injected.WrappedModules, injected.WrappedModules, null);
     }
 
-    /// <summary>Resident weights as held (NF4 codes and scales count at their byte size) + float32 gradients (4 B) and AdamW moments (8 B) per trainable element.</summary>
-    private static MemoryEstimate EstimateMemory(LlamaForCausalLM model, long trainable)
+    private static ScalarType ModelDType(TrainingPrecision precision) =>
+        precision == TrainingPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+
+    /// <summary>
+    /// Resident weights as held (NF4 codes and scales count at their byte size); per trainable element a float32 master
+    /// (4 B, reduced-precision parameters only), float32 gradient (4 B, plus the parameter-dtype gradient backward
+    /// produces before it moves to the master) and AdamW moments (8 B).
+    /// </summary>
+    private static MemoryEstimate EstimateMemory(LlamaForCausalLM model, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> trainable)
     {
         long weights = UniqueParameters.Of(model).Sum(p => p.Parameter.numel() * p.Parameter.element_size())
                        + model.named_buffers().Sum(b => b.buffer.numel() * b.buffer.element_size());
-        return new MemoryEstimate(weights, 0, trainable * 4, trainable * 8);
+        long masters = 0, gradients = 0, moments = 0;
+        foreach (var (_, parameter) in trainable)
+        {
+            long count = parameter.numel();
+            bool reduced = parameter.dtype is ScalarType.BFloat16 or ScalarType.Float16;
+            masters += reduced ? count * 4 : 0;
+            gradients += count * 4 + (reduced ? count * parameter.element_size() : 0);
+            moments += count * 8;
+        }
+        return new MemoryEstimate(weights, masters, gradients, moments);
     }
 
     /// <summary>
-    /// Rough float32 activations kept for backward, one micro-batch of b×s tokens: per layer about 10·hidden +
-    /// 3·intermediate values per token plus heads·s attention probabilities per token; the logits and their
-    /// softmax gradient add 2·vocab per token. With gradient checkpointing only each layer's input (hidden per
+    /// Rough activations kept for backward, one micro-batch of b×s tokens: per layer about 10·hidden + 3·intermediate
+    /// values per token plus heads·s attention probabilities per token, at <paramref name="bytesPerValue"/> (4 for
+    /// float32, 2 for bf16); the float32 logits and their softmax gradient add 2·vocab per token. With gradient checkpointing only each layer's input (hidden per
     /// token) is kept, plus one layer recomputed at a time. Allocator overhead and temporaries are not included.
     /// </summary>
-    public static long EstimateActivationBytes(LlamaConfig config, int batchSize, int sequenceLength, bool gradientCheckpointing)
+    public static long EstimateActivationBytes(LlamaConfig config, int batchSize, int sequenceLength, bool gradientCheckpointing, int bytesPerValue = 4)
     {
         long tokens = (long)batchSize * sequenceLength;
         long perLayer = tokens * (10L * config.HiddenSize + 3L * config.IntermediateSize + (long)config.NumAttentionHeads * sequenceLength);
         long layers = gradientCheckpointing
             ? tokens * config.HiddenSize * config.NumHiddenLayers + perLayer
             : perLayer * config.NumHiddenLayers;
-        return 4 * (layers + tokens * 2L * config.VocabSize);
+        return bytesPerValue * layers + 4 * tokens * 2L * config.VocabSize;
     }
 }
