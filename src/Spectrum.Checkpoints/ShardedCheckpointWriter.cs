@@ -7,12 +7,20 @@ namespace Spectrum.Checkpoints;
 public static class ShardedCheckpointWriter
 {
     /// <summary>
+    /// The header metadata save_pretrained writes; transformers before 4.48.2 cannot load a safetensors file
+    /// without it (it calls <c>metadata.get("format")</c> on None), and every version rejects other formats.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> HuggingFaceMetadata { get; } =
+        new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = "pt" };
+
+    /// <summary>
     /// Splits <paramref name="tensors"/> (in order) into shards of at most <paramref name="maxShardBytes"/> tensor
     /// bytes; a tensor larger than that gets a shard of its own. One shard is written as model.safetensors;
     /// more as model-0000i-of-0000K.safetensors plus model.safetensors.index.json. Every file is written atomically,
     /// config.json after the weights and the index last, so an interrupted write never leaves an index that
     /// points at missing or partial shards. Files of an earlier save with other names are left alone; write each
-    /// checkpoint into a fresh folder when a crash must never mix two saves.
+    /// checkpoint into a fresh folder when a crash must never mix two saves. Each file carries
+    /// <see cref="HuggingFaceMetadata"/>, as Hugging Face's own saves do.
     /// </summary>
     /// <param name="configJson">config.json contents; validated as a <see cref="ModelConfig"/> before anything is written.</param>
     public static void Write(string folder, IReadOnlyList<TensorToWrite> tensors, long maxShardBytes,
@@ -33,7 +41,7 @@ public static class ShardedCheckpointWriter
         var shards = Partition(byteLengths, maxShardBytes);
         if (shards.Count <= 1)
         {
-            SafetensorsWriter.Write(Path.Combine(folderPath, Checkpoint.SingleFileName), tensors);
+            SafetensorsWriter.Write(Path.Combine(folderPath, Checkpoint.SingleFileName), tensors, HuggingFaceMetadata);
             WriteConfig(configPath, configJson);
             // A stale index beside the new single file would make the folder ambiguous to every loader.
             DeleteStale(indexPath);
@@ -45,7 +53,7 @@ public static class ShardedCheckpointWriter
         {
             string shardName = $"model-{shard + 1:D5}-of-{shards.Count:D5}.safetensors";
             var shardTensors = shards[shard].Select(i => tensors[i]).ToList();
-            SafetensorsWriter.Write(Path.Combine(folderPath, shardName), shardTensors);
+            SafetensorsWriter.Write(Path.Combine(folderPath, shardName), shardTensors, HuggingFaceMetadata);
             foreach (var tensor in shardTensors)
             {
                 weightMap.Add(tensor.Name, shardName);

@@ -6,6 +6,15 @@ using static TorchSharp.torch;
 
 namespace Spectrum.Modeling;
 
+/// <summary>
+/// Tensors the loader hands to <see cref="Receive"/> instead of copying them into the model, one at a time, e.g. to
+/// quantise each projection while loading so the dense weights are never resident. The model's parameter for a
+/// diverted name is left untouched (its uninitialised storage is never written, so never paged in).
+/// </summary>
+/// <param name="Diverts">True for the checkpoint names to divert.</param>
+/// <param name="Receive">Gets (name, tensor in the model's dtype); the tensor is disposed after the call, so copy or quantise it.</param>
+public sealed record LoadDiversion(Predicate<string> Diverts, Action<string, Tensor> Receive);
+
 public static class CheckpointLoader
 {
     /// <summary>Largest slice copied through one span: torch spans are int-indexed, while tensors can exceed 2 GB.</summary>
@@ -19,11 +28,12 @@ public static class CheckpointLoader
     /// <see cref="ModelLoadException"/> and nothing is copied — then decodes the weights one tensor at a time into the
     /// model's parameters (converting to the model's dtype). With tied embeddings an lm_head.weight in the file is
     /// accepted only when it equals the embedding; untied models require it. Rotary inv_freq buffers that old
-    /// exporters stored are skipped: they are derived from config.json, not weights.
+    /// exporters stored are skipped: they are derived from config.json, not weights. Names that
+    /// <paramref name="diversion"/> claims pass the same checks but go to its callback instead of the model.
     /// </summary>
     /// <exception cref="ModelLoadException">The checkpoint does not fit the model.</exception>
     /// <exception cref="InvalidOperationException">A projection was already replaced (load before adding adapters).</exception>
-    public static void Load(LlamaForCausalLM model, Checkpoint checkpoint)
+    public static void Load(LlamaForCausalLM model, Checkpoint checkpoint, LoadDiversion? diversion = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(checkpoint);
@@ -49,6 +59,22 @@ public static class CheckpointLoader
         using var noGrad = torch.no_grad();
         foreach (var (name, _) in expected)
         {
+            if (diversion is not null && diversion.Diverts(name))
+            {
+                // Disposed explicitly rather than by a scope, so whatever the callback keeps (a clone, NF4 codes) survives.
+                using var raw = ReadTensor(checkpoint, checkpoint.GetEntry(name));
+                var converted = raw.to(targets[name].dtype);
+                try
+                {
+                    diversion.Receive(name, converted);
+                }
+                finally
+                {
+                    if (!ReferenceEquals(converted, raw))
+                        converted.Dispose();
+                }
+                continue;
+            }
             CopyInto(checkpoint, checkpoint.GetEntry(name), targets[name]);
         }
     }
@@ -133,7 +159,8 @@ public static class CheckpointLoader
         using var noGrad = torch.no_grad();
         var left = ReadTensor(checkpoint, first).to(ScalarType.Float32);
         var right = ReadTensor(checkpoint, second).to(ScalarType.Float32);
-        return left.equal(right).item<bool>();
+        // TorchSharp's Tensor.equal compares element-wise (torch.eq), unlike PyTorch's torch.equal: reduce with all().
+        return left.eq(right).all().item<bool>();
     }
 
     /// <summary>

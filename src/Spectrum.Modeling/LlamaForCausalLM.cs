@@ -80,7 +80,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
     /// <exception cref="CheckpointException">The folder is not a readable, consistent checkpoint.</exception>
     /// <exception cref="NotSupportedException">The config describes an unsupported model.</exception>
     /// <exception cref="ModelLoadException">The weights do not fit the config.</exception>
-    public static LlamaForCausalLM FromPretrained(string folder, ScalarType dtype = ScalarType.Float32)
+    /// <param name="diversion">Tensors to hand to a callback instead of the model (quantise while loading); see <see cref="LoadDiversion"/>.</param>
+    public static LlamaForCausalLM FromPretrained(string folder, ScalarType dtype = ScalarType.Float32, LoadDiversion? diversion = null)
     {
         using var checkpoint = Checkpoint.Open(folder);
         var modelConfig = checkpoint.Config ?? throw new CheckpointException(CheckpointError.ConfigMissing,
@@ -91,7 +92,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
         var loaded = new LlamaForCausalLM(config, dtype, device: null, initialize: false, generator: null);
         try
         {
-            CheckpointLoader.Load(loaded, checkpoint);
+            CheckpointLoader.Load(loaded, checkpoint, diversion);
             return loaded;
         }
         catch

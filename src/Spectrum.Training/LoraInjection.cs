@@ -13,7 +13,8 @@ public static class LoraInjection
 {
     /// <summary>
     /// Replaces each target <see cref="Linear"/> of <paramref name="model"/> with a <see cref="LoraLinear"/>
-    /// (or, with <paramref name="quantizeBase"/>, an <see cref="Nf4LoraLinear"/>) by calling
+    /// (or, with <paramref name="quantizeBase"/>, an <see cref="Nf4LoraLinear"/>; a target that is already an
+    /// <see cref="Nf4Linear"/>, quantised while loading, is wrapped as it is) by calling
     /// <paramref name="replaceModule"/>(dotted name, adapter) — the model's <c>ReplaceModule</c>, since a TorchSharp
     /// module's forward reads its own fields and cannot be rewired from outside. Freezing is left to the caller:
     /// <c>ParameterFreezer.FreezeAllExcept(model, LoraLinear.IsAdapterParameter)</c> trains the adapters only.
@@ -31,34 +32,53 @@ public static class LoraInjection
             throw new TrainingConfigurationException(
                 "doubleQuantize is set but quantizeBase is not: double quantisation compresses NF4 scales, which exist only with an NF4 base. Set both or neither.");
 
-        // Parameter order (depth-first, like PyTorch's named_modules); TorchSharp's named_modules lists breadth-first.
-        var order = model.named_parameters().Select((p, i) => (p.name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal);
-        var linears = model.named_modules().Where(m => m.module is Linear).Select(m => (m.name, Linear: (Linear)m.module))
-            .OrderBy(m => order.GetValueOrDefault(m.name + ".weight", int.MaxValue)).ToList();
-        var targets = linears.Where(m => IsTarget(m.name, options.TargetModules)).ToList();
+        // Depth-first, like PyTorch's named_modules (TorchSharp's lists breadth-first): the order adapters draw lora_A in.
+        var linears = DepthFirstModules(model, "").Where(m => m.Module is Linear or Nf4Linear).ToList();
+        var targets = linears.Where(m => IsTarget(m.Name, options.TargetModules)).ToList();
         if (targets.Count == 0)
             throw new TrainingConfigurationException(
                 $"LoRA TargetModules [{string.Join(", ", options.TargetModules ?? ["<all linear except lm_head>"])}] match none of the model's " +
-                $"{linears.Count} linear modules (e.g. {string.Join(", ", linears.Take(4).Select(l => l.name))}). Name modules as the model does.");
+                $"{linears.Count} linear modules (e.g. {string.Join(", ", linears.Take(4).Select(l => l.Name))}). Name modules as the model does.");
         if (options.TargetModules is not null)
         {
-            var unmatched = options.TargetModules.Where(t => !linears.Any(l => IsTarget(l.name, [t]))).ToList();
+            var unmatched = options.TargetModules.Where(t => !linears.Any(l => IsTarget(l.Name, [t]))).ToList();
             if (unmatched.Count > 0)
                 throw new TrainingConfigurationException(
                     $"LoRA TargetModules entries {string.Join(", ", unmatched.Select(u => $"\"{u}\""))} match no linear module; " +
                     "remove them or fix the names (a misspelt target would silently leave that module untrained).");
         }
 
-        foreach (var (name, linear) in targets)
+        var alreadyQuantized = targets.Where(t => t.Module is Nf4Linear).Select(t => t.Name).ToList();
+        if (alreadyQuantized.Count > 0 && !quantizeBase)
+            throw new TrainingConfigurationException(
+                $"{alreadyQuantized[0]} is already NF4-quantised, so a dense LoRA base cannot be built from it. Use quantizeBase (QLoRA), or load the model without quantising.");
+
+        foreach (var (name, module) in targets)
         {
-            nn.Module<Tensor, Tensor> adapter = quantizeBase
-                ? Nf4LoraLinear.FromLinear(linear, options, doubleQuantize, generator)
-                : new LoraLinear(linear, options, generator);
+            nn.Module<Tensor, Tensor> adapter = module switch
+            {
+                Nf4Linear quantized => new Nf4LoraLinear(quantized, options, generator),
+                Linear linear when quantizeBase => Nf4LoraLinear.FromLinear(linear, options, doubleQuantize, generator),
+                Linear linear => new LoraLinear(linear, options, generator),
+                _ => throw new InvalidOperationException($"{name} is neither a Linear nor an Nf4Linear."),
+            };
             replaceModule(name, adapter);
-            if (quantizeBase)
-                linear.Dispose();   // The NF4 copy replaces it; keeping the dense weight would defeat QLoRA.
+            if (quantizeBase && module is Linear dense)
+                dense.Dispose();   // The NF4 copy replaces it; keeping the dense weight would defeat QLoRA.
         }
-        return new LoraInjectionReport(targets.Select(t => t.name).ToList());
+        return new LoraInjectionReport(targets.Select(t => t.Name).ToList());
+    }
+
+    /// <summary>Every descendant module with its dotted name, parent before children, children in registration order.</summary>
+    private static IEnumerable<(string Name, nn.Module Module)> DepthFirstModules(nn.Module module, string prefix)
+    {
+        foreach (var (childName, child) in module.named_children())
+        {
+            string name = prefix.Length == 0 ? childName : $"{prefix}.{childName}";
+            yield return (name, child);
+            foreach (var descendant in DepthFirstModules(child, name))
+                yield return descendant;
+        }
     }
 
     /// <summary>

@@ -27,16 +27,23 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>, IMergeableModule
     /// never has to be resident; <paramref name="bias"/> (out) is copied and frozen.
     /// </summary>
     /// <exception cref="ArgumentException">The weight is not 2-D, the bias does not match its rows, or <see cref="Nf4Tensor.Quantize"/> rejects it.</exception>
-    public Nf4Linear(Tensor weight, Tensor? bias, bool doubleQuantize = false) : base(nameof(Nf4Linear))
+    public Nf4Linear(Tensor weight, Tensor? bias, bool doubleQuantize = false)
+        : this(QuantizeChecked(weight, doubleQuantize), bias)
+    {
+    }
+
+    /// <summary>Takes ownership of an already quantised weight (out, in); <paramref name="bias"/> (out) is copied and frozen.</summary>
+    /// <exception cref="ArgumentException">The weight is not 2-D or the bias does not match its rows.</exception>
+    public Nf4Linear(Nf4Tensor weight, Tensor? bias) : base(nameof(Nf4Linear))
     {
         ArgumentNullException.ThrowIfNull(weight);
-        if (weight.dim() != 2)
-            throw new ArgumentException($"A linear weight is (out, in); got [{string.Join(", ", weight.shape)}].", nameof(weight));
-        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
-            throw new ArgumentException($"The bias must be ({weight.shape[0]}) to match the weight's rows; got [{string.Join(", ", bias.shape)}].", nameof(bias));
-        OutFeatures = weight.shape[0];
-        InFeatures = weight.shape[1];
-        Weight = Nf4Tensor.Quantize(weight, doubleQuantize);
+        if (weight.Shape.Count != 2)
+            throw new ArgumentException($"A linear weight is (out, in); got [{string.Join(", ", weight.Shape)}].", nameof(weight));
+        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.Shape[0]))
+            throw new ArgumentException($"The bias must be ({weight.Shape[0]}) to match the weight's rows; got [{string.Join(", ", bias.shape)}].", nameof(bias));
+        OutFeatures = weight.Shape[0];
+        InFeatures = weight.Shape[1];
+        Weight = weight;
         foreach (var (suffix, tensor) in Weight.Buffers())
             register_buffer("weight_" + suffix, tensor);
         if (bias is not null)
@@ -44,6 +51,14 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>, IMergeableModule
             this.bias = new Parameter(bias.detach().clone().DetachFromDisposeScope(), requires_grad: false);
             register_parameter("bias", this.bias);
         }
+    }
+
+    private static Nf4Tensor QuantizeChecked(Tensor weight, bool doubleQuantize)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (weight.dim() != 2)
+            throw new ArgumentException($"A linear weight is (out, in); got [{string.Join(", ", weight.shape)}].", nameof(weight));
+        return Nf4Tensor.Quantize(weight, doubleQuantize);
     }
 
     public long InFeatures { get; }

@@ -20,11 +20,12 @@ internal static class TensorFiles
     ];
 
     /// <summary>Writes the tensors in order (raw little-endian bytes of their dtype) through the atomic <see cref="SafetensorsWriter"/>.</summary>
-    public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> tensors)
+    public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var entries = tensors.Select(t => new TensorToWrite(t.Name, ToFile(t.Name, t.Tensor.dtype), t.Tensor.shape,
             stream => WriteBytes(t.Tensor, stream))).ToList();
-        SafetensorsWriter.Write(path, entries);
+        SafetensorsWriter.Write(path, entries, metadata);
     }
 
     /// <summary>Every tensor of the file as a new CPU tensor (not in any dispose scope), in file order.</summary>

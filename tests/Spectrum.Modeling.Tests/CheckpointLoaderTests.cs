@@ -24,6 +24,29 @@ public sealed class CheckpointLoaderTests
         ShardedCheckpointWriter.Write(folder, tensors, maxShardBytes, config.ToConfigJson("float32"));
 
     [Fact]
+    public void Diverted_tensors_go_to_the_callback_in_the_models_dtype_and_the_rest_load_as_usual()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(5));
+        Write(folder.Path, Config, TensorsOf(source), maxShardBytes: 20_000);
+        var received = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var diversion = new LoadDiversion(name => name.EndsWith("mlp.up_proj.weight", StringComparison.Ordinal),
+            (name, tensor) => received.Add(name, tensor.clone()));
+
+        using var loaded = LlamaForCausalLM.FromPretrained(folder.Path, ScalarType.BFloat16, diversion);
+
+        Assert.Equal(Enumerable.Range(0, Config.NumHiddenLayers).Select(l => $"model.layers.{l}.mlp.up_proj.weight"), received.Keys);
+        var original = source.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        foreach (var (name, tensor) in received)
+        {
+            Assert.Equal(ScalarType.BFloat16, tensor.dtype);
+            Assert.True(original[name].to(ScalarType.BFloat16).eq(tensor).all().item<bool>(), name);
+        }
+        foreach (var (name, parameter) in loaded.named_parameters().Where(p => !received.ContainsKey(p.name)))
+            Assert.True(original[name].to(ScalarType.BFloat16).eq(parameter).all().item<bool>(), name);
+    }
+
+    [Fact]
     public void Every_kind_of_mismatch_is_listed_in_one_error_and_nothing_is_copied()
     {
         using var folder = new TemporaryFolder();
@@ -111,6 +134,37 @@ public sealed class CheckpointLoaderTests
         var conflict = Assert.Single(error.Conflicting);
         Assert.Equal("lm_head.weight", conflict.Name);
         Assert.Contains("tie_word_embeddings", error.Message);
+    }
+
+    /// <summary>A tied head stored in another dtype than the embedding is compared by value: equal loads, different is refused.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_tied_head_in_another_dtype_is_compared_by_value(bool differs)
+    {
+        using var folder = new TemporaryFolder();
+        var tied = Config with { TieWordEmbeddings = true };
+        using var source = new LlamaForCausalLM(tied, generator: new Generator(3));
+        // bf16-representable values, so the F32 embedding and the BF16 head hold the same numbers.
+        using (torch.no_grad())
+            source.Model.EmbedTokens.Weight.copy_(source.Model.EmbedTokens.Weight.to(ScalarType.BFloat16).to(ScalarType.Float32));
+        var tensors = TensorsOf(source);
+        var head = Tensors.Floats(source.Model.EmbedTokens.Weight);
+        if (differs)
+            head[17] += 1;
+        tensors.Add(TensorToWrite.FromFloat32("lm_head.weight", SafetensorsDType.BF16, [40, 32], head));
+        Write(folder.Path, tied, tensors);
+
+        if (differs)
+        {
+            var error = Assert.Throws<ModelLoadException>(() => LlamaForCausalLM.FromPretrained(folder.Path));
+            Assert.Equal("lm_head.weight", Assert.Single(error.Conflicting).Name);
+        }
+        else
+        {
+            using var loaded = LlamaForCausalLM.FromPretrained(folder.Path);
+            Assert.True(loaded.Model.EmbedTokens.Weight.eq(source.Model.EmbedTokens.Weight).all().item<bool>());
+        }
     }
 
     [Theory]

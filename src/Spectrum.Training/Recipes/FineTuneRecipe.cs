@@ -36,9 +36,8 @@ public sealed record FineTuneResult(FineTunePlan Plan, TrainingSummary Summary, 
 /// in the run's <see cref="TrainingPrecision"/> (bf16 weights are trained through float32 master copies, since bf16
 /// AdamW updates of ~1e-5 would round away), freezes or wraps it, tokenizes and packs the data and builds the trainer;
 /// <see cref="Train"/> runs (or resumes) it; <see cref="Save"/> writes <c>&lt;out&gt;/model</c>. <see cref="Run"/> does all three.
-/// QLoRA loads the dense float32 checkpoint first and then quantises each frozen projection to NF4, freeing its dense
-/// weight as it goes (the loader checks the whole checkpoint against an unwrapped model, so quantising while loading
-/// is left for later): peak memory during setup is the dense model's.
+/// QLoRA quantises each projection to NF4 as the loader reads it, so the dense projection weights are never resident:
+/// setup peaks at the NF4 model plus one dense tensor.
 /// </summary>
 public sealed class FineTuneRecipe : IDisposable
 {
@@ -95,9 +94,13 @@ public sealed class FineTuneRecipe : IDisposable
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
         var (training, validation) = PrepareData(options, tokenizer);
 
-        var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ModelDType(options.Precision));
+        var quantized = new Dictionary<string, Nf4Tensor>(StringComparer.Ordinal);
+        var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ModelDType(options.Precision),
+            options.QuantizesBase ? QuantizeProjectionsWhileLoading(quantized) : null);
         try
         {
+            if (options.QuantizesBase)
+                InstallQuantizedProjections(model, quantized);
             if (tokenizer.VocabSize > model.Config.VocabSize)
                 throw new TrainingConfigurationException(
                     $"The tokenizer in {options.ModelFolder} has {tokenizer.VocabSize} ids but config.json's vocab_size is {model.Config.VocabSize}: " +
@@ -143,7 +146,29 @@ public sealed class FineTuneRecipe : IDisposable
         catch
         {
             model.Dispose();
+            foreach (var leftover in quantized.Values)
+                leftover.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Quantises every projection weight ("….q_proj.weight" … "….down_proj.weight") to NF4 as it is read, keyed by module name.</summary>
+    private static LoadDiversion QuantizeProjectionsWhileLoading(Dictionary<string, Nf4Tensor> quantized) => new(
+        name => IsProjectionWeight(name),
+        (name, weight) => quantized[name[..^".weight".Length]] = Nf4Tensor.Quantize(weight));
+
+    private static bool IsProjectionWeight(string name) =>
+        name.StartsWith("model.layers.", StringComparison.Ordinal) && name.EndsWith("_proj.weight", StringComparison.Ordinal);
+
+    /// <summary>Puts an <see cref="Nf4Linear"/> (the loaded codes + the dense bias, if any) where each projection was; the dense modules, never written, are freed.</summary>
+    private static void InstallQuantizedProjections(LlamaForCausalLM model, Dictionary<string, Nf4Tensor> quantized)
+    {
+        foreach (var (name, linear) in model.Projections().ToList())
+        {
+            if (!quantized.Remove(name, out var weight))
+                throw new InvalidOperationException($"{name}.weight was not quantised while loading.");
+            model.ReplaceModule(name, new Nf4Linear(weight, linear.bias));
+            linear.Dispose();
         }
     }
 
@@ -241,15 +266,8 @@ public sealed class FineTuneRecipe : IDisposable
         using var generator = new Generator((ulong)options.Seed);
         var injected = LoraInjection.Apply(model, options.LoraOptions(targets), model.ReplaceModule,
             quantizeBase: options.QuantizesBase, generator: generator);
-        if (options.QuantizesBase)
-        {
-            // QLoRA keeps every frozen projection in NF4, not only the wrapped ones; embeddings, norms and head stay dense.
-            foreach (var (name, linear) in model.Projections().ToList())
-            {
-                model.ReplaceModule(name, new Nf4Linear(linear));
-                linear.Dispose();
-            }
-        }
+        // QLoRA's projections are all NF4 already (quantised while loading), the wrapped ones and the frozen rest;
+        // embeddings, norms and head stay dense.
         ParameterFreezer.FreezeAllExcept(model, LoraLinear.IsAdapterParameter);
         return (injected.WrappedModules, injected.WrappedModules, null);
     }

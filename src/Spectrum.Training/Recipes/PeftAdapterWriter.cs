@@ -1,5 +1,6 @@
 // Writes trained LoRA adapters as a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) that PEFT loads onto the base model.
 using System.Text.Json;
+using Spectrum.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,7 +31,8 @@ public static class PeftAdapterWriter
         if (adapters.Count == 0)
             throw new InvalidOperationException("The model holds no LoRA adapter (no lora_A/lora_B weights), so there is no adapter to save.");
         Directory.CreateDirectory(folder);
-        TensorFiles.Write(Path.Combine(folder, WeightsFileName), adapters);
+        // PEFT saves with the same "format": "pt" metadata as transformers, which older loaders require.
+        TensorFiles.Write(Path.Combine(folder, WeightsFileName), adapters, ShardedCheckpointWriter.HuggingFaceMetadata);
         foreach (string file in extraFilesToCopy)
             File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
         var config = new Dictionary<string, object?>

@@ -122,6 +122,39 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.True(maxError <= tolerance, $"exported logits differ from the trained model's by {maxError} (tolerance {tolerance})");
     }
 
+    /// <summary>
+    /// Quantising each projection as it is loaded gives exactly the model that loading densely and quantising
+    /// afterwards gives (same NF4 codes and scales, same adapters drawn in the same order), without the dense weights.
+    /// </summary>
+    [Theory]
+    [InlineData(FineTuneMethod.QLora, TrainingPrecision.Float32)]
+    [InlineData(FineTuneMethod.SpectrumQLora, TrainingPrecision.BFloat16)]
+    public void QuantisingWhileLoadingEqualsQuantisingTheDenseModel(FineTuneMethod method, TrainingPrecision precision)
+    {
+        var options = Options(method) with { Precision = precision };
+        using var recipe = FineTuneRecipe.Setup(options);
+
+        var dtype = precision == TrainingPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        using var reference = LlamaForCausalLM.FromPretrained(_model, dtype);
+        var targets = method == FineTuneMethod.SpectrumQLora ? (IReadOnlyList<string>)["model.layers.1.mlp.down_proj"] : null;
+        using (var generator = new Generator((ulong)options.Seed))
+            LoraInjection.Apply(reference, options.LoraOptions(targets), reference.ReplaceModule, quantizeBase: true, generator: generator);
+        foreach (var (name, linear) in reference.Projections().ToList())
+        {
+            reference.ReplaceModule(name, new Nf4Linear(linear));
+            linear.Dispose();
+        }
+
+        var expected = reference.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(reference.named_buffers()).ToList();
+        var actual = recipe.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(recipe.Model.named_buffers())
+            .ToDictionary(p => p.Item1, p => p.Item2);
+        Assert.Equal(expected.Select(e => e.Item1).Order(), actual.Keys.Order());
+        Assert.Contains(actual.Keys, name => name.EndsWith("weight_packed", StringComparison.Ordinal));
+        Assert.DoesNotContain(actual.Keys, name => name.EndsWith("_proj.weight", StringComparison.Ordinal) || name.EndsWith("base_layer.weight", StringComparison.Ordinal));
+        foreach (var (name, tensor) in expected)
+            TensorAssert.Identical(tensor, actual[name], name);
+    }
+
     [Fact]
     public void AdapterOnlySavesPeftNamedLoraWeightsAndConfig()
     {
@@ -131,6 +164,8 @@ public sealed class FineTuneRecipeTests : IDisposable
         string folder = recipe.Save();
 
         var tensors = TensorFiles.Read(Path.Combine(folder, PeftAdapterWriter.WeightsFileName));
+        using (var file = SafetensorsFile.Open(Path.Combine(folder, PeftAdapterWriter.WeightsFileName)))
+            Assert.Equal("pt", file.Metadata["format"]);   // what PEFT and transformers' loaders check
         var live = recipe.Model.named_parameters().Where(p => LoraLinear.IsAdapterParameter(p.name)).ToList();
         Assert.Equal(28, tensors.Count);
         foreach (var (name, parameter) in live)
