@@ -275,30 +275,47 @@ namespace Spectrum.TrainingBenchmarks
             var summary = recipe.Train();
             var memory = MemoryMeter.Read();
             var result = new Measurement(method.Label, recipe.Plan.TrainableParameters, recipe.Plan.TotalParameters, memory.PeakRssBytes, runtime,
-                stepSeconds, phases, method.Method is FineTuneMethod.Full or FineTuneMethod.Spectrum ? MatmulWork(recipe.Model) : null,
+                stepSeconds, phases, method.Method is FineTuneMethod.Full or FineTuneMethod.Spectrum ? MatmulWork(recipe.Model, TargetFraction(recipe.MetricsPath)) : null,
                 summary.Losses[^1], summary.LastValidationLoss);
             Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
             return 0;
         }
 
         /// <summary>
-        /// The step's matrix-product work relative to full fine-tuning, (2·W + T) / 3·W: every linear weight W (the seven
-        /// projections and the output head, tied or not) costs one product forward and one for the input gradient —
-        /// needed all the way down, since the embedding trains — and only trainable ones T a third, for their own gradient.
-        /// A step bound by matrix products cannot fall below this ratio whatever the implementation.
+        /// The step's matrix-product work relative to full fine-tuning: every projection weight costs one product
+        /// forward and one for its input's gradient — needed all the way down, since the embedding trains — and a
+        /// trainable one a third, for its own gradient; the output head (tied or not) the same, but only over the
+        /// share of positions that have a target (<paramref name="targetFraction"/>), since logits are computed there
+        /// only. This is the step-time ratio if matrix products were all the work; the optimizer, which full
+        /// fine-tuning runs over every weight, is not in it.
         /// </summary>
-        internal static double MatmulWork(Spectrum.Modeling.LlamaForCausalLM model)
+        internal static double MatmulWork(Spectrum.Modeling.LlamaForCausalLM model, double targetFraction)
         {
-            long all = 0, trained = 0;
+            double all = 0, trained = 0;
             foreach (var (name, parameter) in model.named_parameters())
             {
-                bool linear = name.EndsWith("_proj.weight", StringComparison.Ordinal) || name == "lm_head.weight"
-                              || (name == "model.embed_tokens.weight" && model.LmHead is null);
-                if (!linear) continue;
-                all += parameter.numel();
-                if (parameter.requires_grad) trained += parameter.numel();
+                bool projection = name.EndsWith("_proj.weight", StringComparison.Ordinal);
+                bool head = name == "lm_head.weight" || (name == "model.embed_tokens.weight" && model.LmHead is null);
+                if (!projection && !head) continue;
+                double weight = parameter.numel() * (head ? targetFraction : 1.0);
+                all += weight;
+                if (parameter.requires_grad) trained += weight;
             }
             return (2.0 * all + trained) / (3.0 * all);
+        }
+
+        /// <summary>Target tokens per input token over the run's training steps, from its metrics log.</summary>
+        internal static double TargetFraction(string metricsPath)
+        {
+            double inputs = 0, targets = 0;
+            foreach (string line in File.ReadLines(metricsPath))
+            {
+                using var entry = JsonDocument.Parse(line);
+                if (entry.RootElement.GetProperty("type").GetString() != "train") continue;
+                inputs += entry.RootElement.GetProperty("input_tokens").GetDouble();
+                targets += entry.RootElement.GetProperty("target_tokens").GetDouble();
+            }
+            return inputs == 0 ? 1 : targets / inputs;
         }
     }
 

@@ -33,8 +33,8 @@ internal static class Report
                         "Peak RSS: VmHWM of the method's own process (load, quantisation, training); above runtime: that minus the RSS of the " +
                         ".NET runtime with LibTorch loaded, before the model, which dominates for small shapes. Step time: median, first step excluded; " +
                         "forward / backward / optimizer: medians of each phase. Matmul work: the step's matrix-product work relative to full " +
-                        "(every weight's forward and input-gradient products, plus weight-gradient products for trainable weights only) — the floor of " +
-                        "the step-time ratio when matrix products dominate. " +
+                        "(every weight's forward and input-gradient products, weight-gradient products for trainable weights only, the output head's " +
+                        "only over positions with a target) — the step-time ratio if matrix products were all the work. " +
                         "Paper: Llama-3-8B, peak memory per GPU and training time on 8×L40S, as ratios to its full fine-tuning.")
             .AppendLine()
             .AppendLine("| method | trainable parameters | peak RSS | × full | above runtime | × full | median step | × full | forward / backward / optimizer | matmul work × full | final train loss | validation loss | paper peak memory / GPU × full | paper training time × full |")

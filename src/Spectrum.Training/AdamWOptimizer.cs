@@ -132,6 +132,11 @@ public sealed class AdamWOptimizer : IDisposable
     /// </summary>
     public void AccumulateGradients()
     {
+        if (_masters.Count == 0)
+            return;
+        // The scope disposes every handle made here (the .grad getters' and the cast's): a gradient is kept alive by
+        // the parameter it is attached to, and a stray handle would pin hundreds of MB until the next GC.
+        using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         foreach (var (name, parameter, _) in _parameters)
         {
@@ -143,7 +148,7 @@ public sealed class AdamWOptimizer : IDisposable
             }
             else
             {
-                master.grad = grad.to_type(ScalarType.Float32).DetachFromDisposeScope();
+                master.grad = grad.to_type(ScalarType.Float32);
             }
             parameter.grad = null;
         }
@@ -199,7 +204,7 @@ public sealed class AdamWOptimizer : IDisposable
             state.ExpAvgSq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
             double biasCorrection1 = 1 - Math.Pow(beta1, state.Step);
             double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, state.Step));
-            var denominator = (state.ExpAvgSq.sqrt() / biasCorrection2Sqrt).add_(Options.Eps);
+            var denominator = state.ExpAvgSq.sqrt().div_(biasCorrection2Sqrt).add_(Options.Eps);   // one temporary, not two
             // Masked rows have zero moments, so their update is exactly (−)0.
             parameter.addcdiv_(state.ExpAvg, denominator, value: -lr / biasCorrection1);
             if (!ReferenceEquals(parameter, modelParameter))
