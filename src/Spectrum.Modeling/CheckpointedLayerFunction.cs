@@ -23,21 +23,11 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
 
     private static long s_recomputations;
 
-    /// <summary>
-    /// Gradients returned by the previous backward call on this thread. The engine takes its own reference to each
-    /// returned tensor, but only after we return, so our handles are released at the start of the next backward call
-    /// (or the next forward, for the last layer of a pass):
-    /// kept in a dispose scope instead, every layer's parameter-sized gradients would stay alive until the training
-    /// step ends, costing as much memory as checkpointing saves.
-    /// </summary>
-    [ThreadStatic]
-    private static List<Tensor>? t_returnedGradients;
-
     /// <summary>hidden is (batch, seq, hidden); cos/sin are (batch, seq, head_dim).</summary>
     public static Tensor Run(LlamaDecoderLayer layer, Tensor hidden, Tensor cos, Tensor sin)
     {
         // By the next forward the engine has consumed the last backward's gradients; don't carry them into it.
-        ReleaseReturnedGradients();
+        ReturnedGradients.Release();
         var trainable = layer.parameters().Where(parameter => parameter.requires_grad).ToArray();
         var arguments = new object[FixedArguments + trainable.Length];
         arguments[0] = layer;
@@ -69,7 +59,7 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         bool inputRequiresGrad = (bool)ctx.get_data("inputRequiresGrad");
 
         Interlocked.Increment(ref s_recomputations);
-        ReleaseReturnedGradients();
+        ReturnedGradients.Release();
         using var scope = torch.NewDisposeScope();
         using var gradMode = torch.enable_grad();
         var input = saved[0].detach().requires_grad_(inputRequiresGrad);
@@ -85,25 +75,7 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         // One entry per forward argument: null for the layer, cos and sin (no gradient), then the computed ones.
         var result = new List<Tensor> { null!, inputRequiresGrad ? gradients[0] : null!, null!, null! };
         result.AddRange(gradients.Skip(inputRequiresGrad ? 1 : 0));
-        // The engine copies the returned handles after we return, so ours must outlive this scope (see above).
-        t_returnedGradients ??= [];
-        foreach (var gradient in result.Where(gradient => gradient is not null))
-        {
-            t_returnedGradients.Add(gradient.DetachFromDisposeScope());
-        }
-        return result;
-    }
-
-    private static void ReleaseReturnedGradients()
-    {
-        if (t_returnedGradients is null)
-        {
-            return;
-        }
-        foreach (var gradient in t_returnedGradients)
-        {
-            gradient.Dispose();
-        }
-        t_returnedGradients.Clear();
+        // The engine copies the returned handles after we return, so ours must outlive this scope.
+        return ReturnedGradients.Keep(result);
     }
 }

@@ -8,7 +8,9 @@ namespace Spectrum.Training;
 
 /// <summary>
 /// <c>y = x·Wᵀ + b</c> with W (out, in) rebuilt from <see cref="Nf4Tensor"/> on every call in the input's dtype
-/// (QLoRA's compute dtype) and dropped afterwards, so only the 4-bit codes and scales stay resident. Buffers:
+/// (QLoRA's compute dtype) and dropped afterwards, so only the 4-bit codes and scales stay resident — also between
+/// forward and backward: a plain linear would keep each dequantised W for the input gradient, holding the whole dense
+/// model until backward, so backward dequantises again (as bitsandbytes does). Buffers:
 /// <c>weight_packed</c>, <c>weight_absmax</c> (or <c>weight_absmax_quantized</c>, <c>_scales</c>, <c>_offset</c>);
 /// parameter <c>bias</c> (out), frozen. Gradients flow to the input, never to the codes.
 /// </summary>
@@ -70,6 +72,14 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>, IMergeableModule
 
     public override Tensor forward(Tensor input)
     {
+        if (torch.is_grad_enabled() && input.requires_grad)
+            return Nf4LinearFunction.Run(this, input);
+        return Compute(input);
+    }
+
+    /// <summary>x·dequant(W)ᵀ + b in x's dtype; the dequantised weight is freed before returning.</summary>
+    internal Tensor Compute(Tensor input)
+    {
         using var scope = torch.NewDisposeScope();
         var weight = Weight.Dequantize(input.dtype);                            // (out, in), temporary
         var output = nn.functional.linear(input, weight, bias?.to_type(input.dtype));  // (..., out)
@@ -87,5 +97,37 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>, IMergeableModule
         if (disposing)
             Weight.Dispose();
         base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// The autograd function behind <see cref="Nf4Linear"/>: forward saves nothing (the codes are the module's), backward
+/// dequantises W again for the input gradient gY·W. No gradient reaches the codes or the frozen bias.
+/// </summary>
+internal sealed class Nf4LinearFunction : autograd.SingleTensorFunction<Nf4LinearFunction>
+{
+    public override string Name => nameof(Nf4LinearFunction);
+
+    public static Tensor Run(Nf4Linear layer, Tensor input)
+    {
+        ReturnedGradients.Release();
+        return apply(layer, input);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var layer = (Nf4Linear)vars[0];
+        ctx.save_data("layer", layer);
+        return layer.Compute((Tensor)vars[1]);
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var layer = (Nf4Linear)ctx.get_data("layer");
+        ReturnedGradients.Release();
+        using var scope = torch.NewDisposeScope();
+        var weight = layer.Weight.Dequantize(gradOutput.dtype);                 // (out, in), temporary again
+        var gradInput = torch.matmul(gradOutput, weight);                       // (..., in)
+        return ReturnedGradients.Keep([null!, gradInput]);
     }
 }

@@ -176,4 +176,38 @@ public sealed class AdamWOptimizerTests
         TensorAssert.Identical(value.to_type(ScalarType.BFloat16), reduced, "parameter is the rounded value");
         Assert.Throws<KeyNotFoundException>(() => optimizer.TrainedWeight("missing"));
     }
+
+    /// <summary>
+    /// Moving gradients to float32 masters and stepping leaves no live tensor handle behind: a stray handle pins its
+    /// gradient's memory until a garbage collection, which once tripled bf16 training's peak memory.
+    /// </summary>
+    [Fact]
+    public void MasterWeightStepsLeaveNoLiveTensorHandlesBehind()
+    {
+        var weights = Enumerable.Range(0, 3).Select(_ => new Parameter(torch.randn(8, 4).to_type(ScalarType.BFloat16), requires_grad: true)).ToList();
+        using var optimizer = new AdamWOptimizer(weights.Select((w, i) => ($"w{i}", w)), new AdamWOptions(LearningRate: 1e-3));
+        void Cycle()
+        {
+            for (int micro = 0; micro < 2; micro++)
+            {
+                foreach (var weight in weights)
+                {
+                    using var gradient = torch.ones(8, 4, dtype: ScalarType.BFloat16);
+                    weight.grad = gradient;
+                }
+                optimizer.AccumulateGradients();
+            }
+            optimizer.MaskFrozenRowGradients();
+            optimizer.Step();
+            optimizer.ZeroGrad();
+        }
+        Cycle();
+        // Earlier tests' unreachable tensors are finalised first, so the count can only move because of these cycles.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long live = torch.Tensor.TotalCount;
+        for (int i = 0; i < 5; i++)
+            Cycle();
+        Assert.True(torch.Tensor.TotalCount <= live, $"{torch.Tensor.TotalCount - live} tensor handles left alive by 5 steps");
+    }
 }

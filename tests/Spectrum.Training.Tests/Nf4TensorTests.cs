@@ -203,6 +203,35 @@ public sealed class Nf4TensorTests
         Assert.Throws<ArgumentException>(() => new Nf4Linear(weight, wrongBias));
     }
 
+    /// <summary>
+    /// Through autograd the NF4 layer re-dequantises in backward instead of keeping W: the input gradient equals the
+    /// dense layer's (gY·W, same products) and the output equals it bit for bit; the codes and bias get no gradient.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Nf4LinearGradientsEqualThoseOfTheDequantisedDenseLayer(ScalarType dtype)
+    {
+        using var weight = Gaussian(8, 64, seed: 31);
+        using var bias = torch.ones(8);
+        using var layer = new Nf4Linear(weight, bias);
+        using var dense = layer.Weight.Dequantize(dtype);
+        using var upstream = Gaussian(6, 8, seed: 33).view(2, 3, 8).to_type(dtype);
+        using var x = Gaussian(6, 64, seed: 32).view(2, 3, 64).to_type(dtype).requires_grad_(true);
+        using var twin = x.detach().clone().requires_grad_(true);
+
+        using (var output = layer.call(x))
+        {
+            using var expected = nn.functional.linear(twin, dense, bias.to_type(dtype));
+            TensorAssert.Identical(expected.detach(), output.detach());
+            output.backward([upstream]);
+            expected.backward([upstream]);
+        }
+        float tolerance = dtype == ScalarType.BFloat16 ? 1e-2f : 1e-6f;
+        Assert.True((x.grad! - twin.grad!).abs().max().to_type(ScalarType.Float32).item<float>() <= tolerance);
+        Assert.Null(layer.named_parameters().Single().parameter.grad);
+    }
+
     [Fact]
     public void NonFiniteNonFloatAndEmptyWeightsAreRejected()
     {

@@ -95,10 +95,11 @@ public sealed class FineTuneRecipe : IDisposable
         var (training, validation) = PrepareData(options, tokenizer);
 
         var quantized = new Dictionary<string, Nf4Tensor>(StringComparer.Ordinal);
-        var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ModelDType(options.Precision),
-            options.QuantizesBase ? QuantizeProjectionsWhileLoading(quantized) : null);
+        LlamaForCausalLM? model = null;
         try
         {
+            model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ModelDType(options.Precision),
+                options.QuantizesBase ? QuantizeProjectionsWhileLoading(quantized) : null);
             if (options.QuantizesBase)
                 InstallQuantizedProjections(model, quantized);
             if (tokenizer.VocabSize > model.Config.VocabSize)
@@ -145,7 +146,7 @@ public sealed class FineTuneRecipe : IDisposable
         }
         catch
         {
-            model.Dispose();
+            model?.Dispose();
             foreach (var leftover in quantized.Values)
                 leftover.Dispose();
             throw;
