@@ -50,12 +50,29 @@ public sealed class TrainCommandTests : IDisposable
         return (code, console.Output);
     }
 
-    [Fact]
-    public void Bf16_precision_is_announced_and_saves_a_bf16_model()
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(null, false)]
+    public void The_plan_warns_when_bf16_would_be_emulated(bool? nativeBf16, bool warns)
+    {
+        var console = new TestConsole().Width(200);
+        var plan = new Spectrum.Training.Recipes.FineTunePlan(Spectrum.Training.Recipes.FineTuneMethod.Full, Spectrum.Training.Recipes.TrainingPrecision.BFloat16,
+            10, 10, new MemoryEstimate(20, 40, 60, 80), 100, ["w"], 4, 1, ResumedFromStep: null, NativeBf16: nativeBf16);
+        int result = TrainProgressView.Run(console, 1, (onPlan, _) => { onPlan(plan); return 0; });
+        Assert.Equal(0, result);
+        Assert.Contains("Estimated memory (bf16 on CPU)", console.Output);
+        Assert.Equal(warns, console.Output.Contains("no native bf16 matrix products"));
+    }
+
+    [Theory]
+    [InlineData("bf16")]
+    [InlineData("bfloat16")]
+    public void Bf16_precision_is_announced_and_saves_a_bf16_model(string spelling)
     {
         string output = Path.Combine(_folder, "bf16");
         var (code, text) = Run(false, "train", _model, "--data", _data, "--method", "spectrum", "--scan", _scan, "--top-percent", "50",
-            "--out", output, "--steps", "2", "--seq-len", "32", "--precision", "bf16");
+            "--out", output, "--steps", "2", "--seq-len", "32", "--precision", spelling);
 
         Assert.True(code == ExitCodes.Success, text);
         Assert.Contains("Estimated memory (bf16 on CPU)", text);

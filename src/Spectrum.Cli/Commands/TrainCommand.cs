@@ -66,11 +66,19 @@ public sealed class TrainSettings : CommandSettings
     public static readonly IReadOnlyDictionary<string, TrainingPrecision> Precisions =
         Enum.GetValues<TrainingPrecision>().ToDictionary(FineTuneOptions.CliName, StringComparer.Ordinal);
 
+    // torch's and scan's spellings, so `--precision float32` (as `spectrum scan` takes it) or `bfloat16` also work.
+    private static readonly IReadOnlyDictionary<string, TrainingPrecision> PrecisionAliases =
+        new Dictionary<string, TrainingPrecision>(Precisions, StringComparer.OrdinalIgnoreCase)
+        {
+            ["float32"] = TrainingPrecision.Float32,
+            ["bfloat16"] = TrainingPrecision.BFloat16,
+        };
+
     public override ValidationResult Validate()
     {
         if (!Methods.ContainsKey(Method))
             return ValidationResult.Error($"--method must be one of {string.Join(", ", Methods.Keys)}; got '{Method}'.");
-        if (!Precisions.ContainsKey(Precision))
+        if (!PrecisionAliases.ContainsKey(Precision))
             return ValidationResult.Error($"--precision must be one of {string.Join(", ", Precisions.Keys)}; got '{Precision}'.");
         if (Data.Length == 0 || Out.Length == 0)
             return ValidationResult.Error("--data and --out are required.");
@@ -86,7 +94,7 @@ public sealed class TrainSettings : CommandSettings
         ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
         LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,
         Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
-        Precision = Precisions[Precision],
+        Precision = PrecisionAliases[Precision],
     };
 }
 

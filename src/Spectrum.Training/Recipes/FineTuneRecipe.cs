@@ -13,6 +13,7 @@ namespace Spectrum.Training.Recipes;
 /// <param name="Memory">Weights (as held, NF4 included), float32 master copies (bf16 precision only), gradients and AdamW moments.</param>
 /// <param name="ActivationBytes">Rough activation memory of one micro-batch; see <see cref="FineTuneRecipe.EstimateActivationBytes"/>.</param>
 /// <param name="Modules">The unfrozen parameters (full, Spectrum) or the LoRA-wrapped modules.</param>
+/// <param name="NativeBf16">For bf16 precision: whether this CPU multiplies bf16 natively (<see cref="CpuFeatures"/>); null for fp32 or when unknown.</param>
 public sealed record FineTunePlan(
     FineTuneMethod Method,
     TrainingPrecision Precision,
@@ -23,7 +24,8 @@ public sealed record FineTunePlan(
     IReadOnlyList<string> Modules,
     int TrainingSequences,
     int ValidationSequences,
-    int? ResumedFromStep)
+    int? ResumedFromStep,
+    bool? NativeBf16 = null)
 {
     public double TrainableFraction => TotalParameters == 0 ? 0 : (double)TrainableParameters / TotalParameters;
 }
@@ -116,7 +118,8 @@ public sealed class FineTuneRecipe : IDisposable
             var plan = new FineTunePlan(options.Method, options.Precision, trainableCount, total, EstimateMemory(model, trainable),
                 EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing,
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
-                modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null);
+                modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
+                NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null);
 
             var trainerOptions = new TrainerOptions
             {

@@ -89,6 +89,7 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(bf16 ? ScalarType.BFloat16 : ScalarType.Float32, recipe.Model.Model.EmbedTokens.Weight.dtype);
         Assert.All(expected, name => Assert.Equal(bf16 && !adapters, recipe.Trainer.Optimizer.HasMasterWeight(name)));
         Assert.Equal(bf16 && !adapters ? recipe.Plan.TrainableParameters * 4 : 0, recipe.Plan.Memory.MasterWeightBytes);
+        Assert.Equal(bf16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null, recipe.Plan.NativeBf16);
         var after = recipe.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
             .Concat(recipe.Model.named_buffers().Select(b => (b.name, b.buffer)))
             .ToDictionary(p => p.Item1, p => p.Item2);
