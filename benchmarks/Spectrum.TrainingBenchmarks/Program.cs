@@ -1,7 +1,9 @@
 // Training comparison benchmark: full, Spectrum-50, Spectrum-25, LoRA, QLoRA and Spectrum-25+QLoRA on one generated model, same data and steps.
-//   dotnet run --project benchmarks/Spectrum.TrainingBenchmarks -c Release -- [--shape tiny|smollm] [--steps 20] [--runs 1]
-//       [--precision fp32,bf16] [--out DIR]
+//   dotnet run --project benchmarks/Spectrum.TrainingBenchmarks -c Release -- [--shape tiny|smollm|llama3-8b] [--steps 20] [--runs 1]
+//       [--precision fp32,bf16] [--methods full,Spectrum-25,...] [--scan snr_results.json] [--out DIR]
 //   quick check: --shape tiny --steps 3 · README figures: --shape smollm --steps 20 --runs 3
+//   8B on a 24 GB machine: --shape llama3-8b --methods QLoRA,Spectrum-25+QLoRA --precision bf16 --steps 3
+//       --scan <the published snr_results_meta-llama-Meta-Llama-3-8B.json> (scanning the generated 8B takes ~10 min)
 // Writes DIR/results.md (a table per precision, paper figures beside ours), DIR/chart-<precision>.png and DIR/results.json. Not a test.
 // Each method runs in a fresh child process (`measure <request.json>`), so its peak resident memory (VmHWM) is its
 // own: model load, quantisation, optimizer state and activations of that method alone, as "peak memory per GPU" is.
@@ -62,6 +64,8 @@ namespace Spectrum.TrainingBenchmarks
             // Demo-sized: the whole comparison in about a minute on two cores.
             ["tiny"] = (new LlamaShape("tiny", 128, 352, 4, 4, 2, 1024, true), 128),
             ["smollm"] = (LlamaShape.SmolLM135M, 256),
+            // Only the NF4 methods fit 24 GB at this size (full bf16 training with float32 masters needs ~130 GB).
+            ["llama3-8b"] = (LlamaShape.Llama3_8B, 256),
         };
 
         private static readonly MethodCase[] Methods =
@@ -105,6 +109,24 @@ namespace Spectrum.TrainingBenchmarks
                 }
                 precisions.Add(known[0]);
             }
+            var methods = Methods.ToList();
+            if (Option(args, "--methods") is { } methodList)
+            {
+                var wanted = methodList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var unknown = wanted.Where(w => Methods.All(m => m.Label != w)).ToList();
+                if (unknown.Count > 0)
+                {
+                    Console.Error.WriteLine($"--methods takes labels among {string.Join(", ", Methods.Select(m => m.Label))}; unknown: {string.Join(", ", unknown)}.");
+                    return 2;
+                }
+                methods = Methods.Where(m => wanted.Contains(m.Label)).ToList();
+            }
+            string? givenScan = Option(args, "--scan");
+            if (givenScan is not null && !File.Exists(givenScan))
+            {
+                Console.Error.WriteLine($"--scan {givenScan}: no such file; pass scan results (ours or a published snr_results_*.json).");
+                return 2;
+            }
             if (steps < 2 || runs < 1 || precisions.Count == 0)
             {
                 Console.Error.WriteLine($"--steps must be at least 2 (the first step is excluded from the median) and --runs at least 1; got {steps} and {runs}.");
@@ -118,16 +140,16 @@ namespace Spectrum.TrainingBenchmarks
             string model = Path.Combine(work, "model");
             string data = Path.Combine(work, "data.jsonl");
             Prepare(shape, sequenceLength, steps, model, data, seed);
-            string scan = Scan(model, Path.Combine(work, "scan"));
+            string scan = givenScan is not null ? Path.GetFullPath(givenScan) : Scan(model, Path.Combine(work, "scan"));
 
             // Runs interleave precisions and methods, so a slow spell of the shared machine hits all of them alike.
-            var measured = precisions.ToDictionary(p => p, _ => Methods.ToDictionary(m => m.Label, _ => new List<Measurement>()));
+            var measured = precisions.ToDictionary(p => p, _ => methods.ToDictionary(m => m.Label, _ => new List<Measurement>()));
             for (int run = 0; run < runs; run++)
             {
                 foreach (var precision in precisions)
                 {
                     Console.WriteLine($"Run {run + 1}/{runs}, {FineTuneOptions.CliName(precision)}:");
-                    foreach (var method in Methods)
+                    foreach (var method in methods)
                     {
                         string folder = Path.Combine(work, "runs", $"{method.Label}-{FineTuneOptions.CliName(precision)}-{run}");
                         var request = new MeasureRequest(method, precision, model, data, scan, folder, steps, sequenceLength, seed);
@@ -142,7 +164,7 @@ namespace Spectrum.TrainingBenchmarks
             var markdown = new StringBuilder();
             foreach (var precision in precisions)
             {
-                var rows = Methods.Select(m => Summarise(m.Label, measured[precision][m.Label])).ToList();
+                var rows = methods.Select(m => Summarise(m.Label, measured[precision][m.Label])).ToList();
                 markdown.Append(Report.Markdown(shape, sequenceLength, steps, runs, precision, rows, Paper)).AppendLine();
                 Report.Chart(Path.Combine(output, $"chart-{FineTuneOptions.CliName(precision)}.png"), shape, precision, rows, Paper);
             }
@@ -167,8 +189,11 @@ namespace Spectrum.TrainingBenchmarks
             if (!File.Exists(marker))
             {
                 if (Directory.Exists(model)) Directory.Delete(model, true);
-                Console.WriteLine($"Generating {shape.Name} ({shape.ParameterCount / 1e6:F1} M parameters, float32) in {model} ...");
-                SyntheticLlama.Write(model, shape, SafetensorsDType.F32, maxShardBytes: shape.ParameterCount * 4 + 1, seed: 11);
+                // Billion-parameter shapes in bf16 and 5 GB shards, as Hugging Face ships them (float32 would be 32 GB at 8B).
+                bool large = shape.ParameterCount > 1_000_000_000;
+                var dtype = large ? SafetensorsDType.BF16 : SafetensorsDType.F32;
+                Console.WriteLine($"Generating {shape.Name} ({shape.ParameterCount / 1e6:F1} M parameters, {dtype}) in {model} ...");
+                SyntheticLlama.Write(model, shape, dtype, maxShardBytes: large ? 5_000_000_000 : shape.ParameterCount * 4 + 1, seed: 11);
             }
             // Every step packs one row of sequenceLength tokens; an example is 30-60 tokens, so 1 per 16 tokens is ample,
             // and 5% more go to validation.

@@ -19,7 +19,8 @@ internal static class Report
     public static string Markdown(LlamaShape shape, int sequenceLength, int steps, int runs, TrainingPrecision precision,
         IReadOnlyList<Measurement> rows, IReadOnlyDictionary<string, PaperFigure> paper)
     {
-        var full = rows.Single(r => r.Label == "full");
+        // Without a full fine-tuning row (methods filtered, e.g. at 8B) the ratio columns are left empty.
+        var full = rows.SingleOrDefault(r => r.Label == "full");
         var paperFull = paper["full"];
         string precisionText = precision == TrainingPrecision.BFloat16
             ? "bf16 weights and activations with float32 master copies of the trained weights (`--precision bf16`)"
@@ -45,13 +46,15 @@ internal static class Report
             string paperTime = p is null ? "not run" : $"{p.TrainingSeconds / paperFull.TrainingSeconds:F2}× ({TimeSpan.FromSeconds(p.TrainingSeconds):h\\:mm\\:ss})";
             text.AppendLine(
                 $"| {row.Label} | {row.TrainableParameters:N0} ({(double)row.TrainableParameters / row.TotalParameters:P1}) | {Stats.Gb(row.PeakResidentBytes)} | " +
-                $"{(double)row.PeakResidentBytes / full.PeakResidentBytes:F2}× | {Stats.Gb(row.AddedBytes)} | {(double)row.AddedBytes / full.AddedBytes:F2}× | {row.MedianStepSeconds:F3} s | {row.MedianStepSeconds / full.MedianStepSeconds:F2}× | " +
+                $"{Ratio(row.PeakResidentBytes, full?.PeakResidentBytes)} | {Stats.Gb(row.AddedBytes)} | {Ratio(row.AddedBytes, full?.AddedBytes)} | {row.MedianStepSeconds:F3} s | {Ratio(row.MedianStepSeconds, full?.MedianStepSeconds)} | " +
                 $"{row.MedianPhases.ForwardSeconds:F3} / {row.MedianPhases.BackwardSeconds:F3} / {row.MedianPhases.OptimizerSeconds:F3} s | " +
                 $"{(row.MatmulWork is { } work ? work.ToString("F2", CultureInfo.InvariantCulture) + "×" : "–")} | " +
                 $"{row.FinalLoss:F4} | {(row.ValidationLoss is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "–")} | {paperMemory} | {paperTime} |");
         }
 
-        var s25 = rows.Single(r => r.Label == "Spectrum-25");
+        var s25 = rows.SingleOrDefault(r => r.Label == "Spectrum-25");
+        if (full is null || s25 is null)
+            return text.ToString();
         double memoryRatio = (double)s25.PeakResidentBytes / full.PeakResidentBytes, timeRatio = s25.MedianStepSeconds / full.MedianStepSeconds;
         text.AppendLine()
             .AppendLine($"Spectrum-25 vs full: peak memory {memoryRatio:F2}× (target ≤ {TargetSpectrum25Memory:F2}×: {Verdict(memoryRatio <= TargetSpectrum25Memory)}), " +
@@ -65,10 +68,14 @@ internal static class Report
 
     private static string Verdict(bool met) => met ? "met" : "NOT met";
 
+    private static string Ratio(double value, double? full) => full is { } f ? $"{value / f:F2}×" : "–";
+
     /// <summary>Per method: our peak memory and step time, and the paper's memory and time, each relative to full fine-tuning.</summary>
     public static void Chart(string path, LlamaShape shape, TrainingPrecision precision, IReadOnlyList<Measurement> rows, IReadOnlyDictionary<string, PaperFigure> paper)
     {
-        var full = rows.Single(r => r.Label == "full");
+        // Bars are ratios to full fine-tuning; without it there is nothing to draw.
+        if (rows.SingleOrDefault(r => r.Label == "full") is not { } full)
+            return;
         var paperFull = paper["full"];
         var palette = new ScottPlot.Palettes.Category10();
         (string Name, Color Color)[] series =
