@@ -9,8 +9,10 @@ namespace Spectrum.Modeling;
 /// The reentrant scheme of torch.utils.checkpoint: forward runs with autograd off (so none of the layer's
 /// activations are kept) and saves the input; backward re-runs the layer with autograd on and differentiates that
 /// recomputation with <c>torch.autograd.grad</c>. The layer's trainable parameters are passed as inputs so the
-/// outer graph routes their gradients to them. Sound because the layer is deterministic (no dropout, no RNG); the
-/// parameter set must not change between forward and backward (it is captured at forward time).
+/// outer graph routes their gradients to them. Like torch.utils.checkpoint's preserve_rng_state, forward saves the
+/// global generator's state and backward recomputes from it (restoring the generator afterwards), so dropout inside
+/// the layer (LoRA's) draws the same masks in the recomputation and the run's random stream is the one it would be
+/// without checkpointing. The parameter set must not change between forward and backward (it is captured at forward time).
 /// </summary>
 internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<CheckpointedLayerFunction>
 {
@@ -46,6 +48,7 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         ctx.save_data("layer", layer);
         ctx.save_data("parameters", vars.Skip(FixedArguments).Cast<Parameter>().ToArray());
         ctx.save_data("inputRequiresGrad", hidden.requires_grad);
+        ctx.save_data("rngState", torch.random.get_rng_state().DetachFromDisposeScope());
         // TorchSharp calls forward with autograd disabled, so the layer's intermediates are freed right away.
         using var scope = torch.NewDisposeScope();
         return layer.call(hidden, (Tensor)vars[2], (Tensor)vars[3]).MoveToOuterDisposeScope();
@@ -63,7 +66,18 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         using var scope = torch.NewDisposeScope();
         using var gradMode = torch.enable_grad();
         var input = saved[0].detach().requires_grad_(inputRequiresGrad);
-        var output = layer.call(input, saved[1], saved[2]);
+        using var forwardRng = (Tensor)ctx.get_data("rngState");
+        var currentRng = torch.random.get_rng_state();
+        Tensor output;
+        torch.random.set_rng_state(forwardRng);
+        try
+        {
+            output = layer.call(input, saved[1], saved[2]);
+        }
+        finally
+        {
+            torch.random.set_rng_state(currentRng);
+        }
         var inputs = new List<Tensor>();
         if (inputRequiresGrad)
         {

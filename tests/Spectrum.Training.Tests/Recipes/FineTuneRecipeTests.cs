@@ -239,6 +239,35 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Contains("--out", fresh.Message);
     }
 
+    /// <summary>Recomputing each layer in backward changes memory, not results: bf16 with master weights included.</summary>
+    [Theory]
+    [InlineData(FineTuneMethod.Spectrum, TrainingPrecision.BFloat16)]
+    [InlineData(FineTuneMethod.QLora, TrainingPrecision.BFloat16)]
+    [InlineData(FineTuneMethod.Full, TrainingPrecision.Float32)]
+    public void GradientCheckpointingGivesTheSameLosses(FineTuneMethod method, TrainingPrecision precision)
+    {
+        var options = Options(method) with { Steps = 3, Precision = precision };
+        var plain = FineTuneRecipe.Run(options with { OutputFolder = _folder.File("plain") });
+        var checkpointed = FineTuneRecipe.Run(options with { OutputFolder = _folder.File("checkpointed"), GradientCheckpointing = true });
+        Assert.Equal(plain.Summary.Losses, checkpointed.Summary.Losses);
+        Assert.Equal(plain.Summary.LastValidationLoss, checkpointed.Summary.LastValidationLoss);
+    }
+
+    /// <summary>A bf16 run's checkpoints hold float32 masters of bf16 weights; resuming them in fp32 would not continue the same run.</summary>
+    [Fact]
+    public void ResumingWithAnotherPrecisionFailsNamingIt()
+    {
+        var first = Options(FineTuneMethod.Spectrum) with { Steps = 2, CheckpointEvery = 2, ValidateEvery = 0, Precision = TrainingPrecision.BFloat16 };
+        FineTuneRecipe.Run(first);
+        var files = Snapshot(first.OutputFolder);
+
+        var error = Assert.Throws<TrainingConfigurationException>(() =>
+            FineTuneRecipe.Setup(first with { Precision = TrainingPrecision.Float32, Resume = true }));
+        Assert.Contains("--precision bf16", error.Message);
+        Assert.Contains("--precision fp32", error.Message);
+        Assert.Equal(files, Snapshot(first.OutputFolder));
+    }
+
     public static TheoryData<string, string, string> InvalidCombinations => new()
     {
         { "spectrum-without-selection", "--method spectrum", "--selection" },
