@@ -111,6 +111,7 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData("--selection", "--method lora", "--method", "lora", "--selection", "SCAN")]
     [InlineData("--top-percent", "--scan", "--method", "full", "--top-percent", "25")]
     [InlineData("--adapter-only", "--method full", "--method", "full", "--adapter-only")]
+    [InlineData("--lora-targets", "--method full", "--method", "full", "--lora-targets", "q_proj,v_proj")]
     public void Invalid_combinations_exit_2_naming_both_options(string first, string second, params string[] extra)
     {
         string output = Path.Combine(_folder, "bad");

@@ -49,6 +49,8 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--validation-fraction <F>")] [DefaultValue(0.05)] public double ValidationFraction { get; init; } = 0.05;
     [CommandOption("--validate-every <N>")] [DefaultValue(0)] public int ValidateEvery { get; init; }
     [CommandOption("--checkpoint-every <N>")] [DefaultValue(0)] public int CheckpointEvery { get; init; }
+    [CommandOption("--lora-targets <LIST>")] [Description("Comma-separated LoRA targets, PEFT-style (q_proj,v_proj or self_attn.o_proj); default all seven projections.")]
+    public string? LoraTargets { get; init; }
     [CommandOption("--lora-rank <R>")] [Description("Default 32.")] public int? LoraRank { get; init; }
     [CommandOption("--lora-alpha <A>")] [Description("Default 16.")] public double? LoraAlpha { get; init; }
     [CommandOption("--lora-dropout <D>")] [Description("Default 0.05.")] public double? LoraDropout { get; init; }
@@ -92,6 +94,7 @@ public sealed class TrainSettings : CommandSettings
         Steps = Steps, LearningRate = LearningRate, SequenceLength = SequenceLength, BatchSize = BatchSize,
         GradientAccumulation = GradientAccumulation, WarmupSteps = Warmup, ValidationFraction = ValidationFraction,
         ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
+        LoraTargets = LoraTargets?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,
         Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
         Precision = PrecisionAliases[Precision],

@@ -63,6 +63,11 @@ public sealed record FineTuneOptions
     /// <summary>Crash-safe checkpoint every N steps and after the last; 0 = only what <see cref="Resume"/> needs: none.</summary>
     public int CheckpointEvery { get; init; }
 
+    /// <summary>
+    /// LoRA target modules by PEFT's list rule (a module name, or the end of one after a dot: "q_proj",
+    /// "self_attn.v_proj", "model.layers.3.mlp.down_proj"); null = all seven projections. lora and qlora only.
+    /// </summary>
+    public IReadOnlyList<string>? LoraTargets { get; init; }
     public int? LoraRank { get; init; }
     public double? LoraAlpha { get; init; }
     public double? LoraDropout { get; init; }
@@ -117,6 +122,16 @@ public sealed record FineTuneOptions
             Fail($"--top-percent is {percent}; expected a value in (0, 100].");
         if (!UsesLora && (LoraRank ?? LoraAlpha ?? LoraDropout) is not null)
             Fail($"--lora-rank/--lora-alpha/--lora-dropout are given with {method}, which trains no adapter. Use lora, qlora or spectrum-qlora, or drop them.");
+        if (LoraTargets is not null && !UsesLora)
+            Fail($"--lora-targets chooses LoRA targets, but {method} trains no adapter. Use lora or qlora, or drop --lora-targets.");
+        if (LoraTargets is not null && Method == FineTuneMethod.SpectrumQLora)
+            Fail("--lora-targets and --method spectrum-qlora both choose the LoRA targets (spectrum-qlora takes them from the selection); use --method qlora with --lora-targets, or drop it.");
+        if (LoraTargets is { Count: 0 })
+            Fail("--lora-targets is empty; list module names such as q_proj,v_proj, or drop it to target all seven projections.");
+        var projectionNames = Spectrum.Modeling.LlamaAttention.ProjectionNames.Concat(Spectrum.Modeling.LlamaMlp.ProjectionNames).ToList();
+        if (LoraTargets?.FirstOrDefault(t => !projectionNames.Contains(t.Split('.')[^1])) is { } notProjection)
+            Fail($"--lora-targets \"{notProjection}\" is not a projection; LoRA goes on {string.Join(", ", projectionNames)} " +
+                 "(by name, or a dotted suffix such as self_attn.v_proj or model.layers.3.mlp.down_proj), not on embeddings or the head.");
         if (!UsesLora && AdapterOnly)
             Fail($"--adapter-only saves LoRA adapters, but {method} trains none. Drop --adapter-only or use a LoRA method.");
         if (UsesLora)
@@ -167,6 +182,7 @@ public sealed record FineTuneOptions
         ["--batch-size"] = BatchSize.ToString(CultureInfo.InvariantCulture),
         ["--validation-fraction"] = ValidationFraction.ToString("R", CultureInfo.InvariantCulture),
         ["--lora-rank"] = UsesLora ? (LoraRank ?? 32).ToString(CultureInfo.InvariantCulture) : "none",
+        ["--lora-targets"] = LoraTargets is null ? "all projections" : string.Join(",", LoraTargets),
         ["--train-on-inputs"] = TrainOnInputs ? "true" : "false",
         ["--precision"] = CliName(Precision),
     };

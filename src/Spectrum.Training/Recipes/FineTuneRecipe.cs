@@ -259,6 +259,19 @@ public sealed class FineTuneRecipe : IDisposable
         }
 
         IReadOnlyList<string>? targets = null;   // null: every projection (the paper's "all linear"), lm_head excluded
+        if (options.LoraTargets is { } requested)
+        {
+            // Adapters go on the seven projections only: an entry naming lm_head or the embedding is refused here
+            // rather than failing deep inside the model's replace hook.
+            var projections = model.ProjectionModuleNames().ToList();
+            var outside = requested.Where(t => !projections.Any(name => LoraInjection.IsTarget(name, [t]))).ToList();
+            if (outside.Count > 0)
+                throw new TrainingConfigurationException(
+                    $"--lora-targets {string.Join(", ", outside.Select(t => $"\"{t}\""))} match{(outside.Count == 1 ? "es" : "")} none of the model's projections; " +
+                    "LoRA goes on q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj and down_proj (by name, or a dotted suffix such as " +
+                    "self_attn.v_proj or model.layers.3.mlp.down_proj), not on embeddings or the head.");
+            targets = requested;
+        }
         if (options.Method == FineTuneMethod.SpectrumQLora)
         {
             targets = LoraInjection.ModulesSelectedBy(patterns!, model.ProjectionModuleNames());

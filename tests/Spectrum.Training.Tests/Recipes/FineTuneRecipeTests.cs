@@ -156,6 +156,44 @@ public sealed class FineTuneRecipeTests : IDisposable
             TensorAssert.Identical(tensor, actual[name], name);
     }
 
+    [Theory]
+    [InlineData(FineTuneMethod.Lora)]
+    [InlineData(FineTuneMethod.QLora)]
+    public void LoraTargetsChooseTheWrappedProjections(FineTuneMethod method)
+    {
+        var options = Options(method) with { Steps = 1, ValidateEvery = 0, LoraTargets = ["q_proj", "mlp.down_proj", "model.layers.0.self_attn.o_proj"] };
+        using var recipe = FineTuneRecipe.Setup(options);
+        string[] expected =
+        [
+            "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.o_proj", "model.layers.0.mlp.down_proj",
+            "model.layers.1.self_attn.q_proj", "model.layers.1.mlp.down_proj",
+        ];
+        Assert.Equal(expected.Order(), recipe.Plan.Modules.Order());
+        Assert.Equal(expected.SelectMany(m => new[] { m + ".lora_A.weight", m + ".lora_B.weight" }).Order(), recipe.Trainer.Optimizer.ParameterNames.Order());
+    }
+
+    [Theory]
+    [InlineData("lm_head", FineTuneMethod.Lora, "not a projection")]
+    [InlineData("embed_tokens", FineTuneMethod.QLora, "not a projection")]
+    [InlineData("q_proj", FineTuneMethod.Full, "--method full")]
+    [InlineData("q_proj", FineTuneMethod.SpectrumQLora, "spectrum-qlora")]
+    public void LoraTargetsOutsideTheProjectionsOrMethodsAreRefusedBeforeAnyWork(string target, FineTuneMethod method, string expected)
+    {
+        var options = Options(method) with { LoraTargets = [target], LoraRank = method is FineTuneMethod.Full ? null : 4 };
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+        Assert.Contains("--lora-targets", error.Message);
+        Assert.Contains(expected, error.Message);
+        Assert.False(Directory.Exists(options.OutputFolder));
+    }
+
+    [Fact]
+    public void ALoraTargetInALayerThatDoesNotExistIsRefused()
+    {
+        var options = Options(FineTuneMethod.Lora) with { LoraTargets = ["model.layers.7.mlp.up_proj"] };
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+        Assert.Contains("model.layers.7.mlp.up_proj", error.Message);
+    }
+
     [Fact]
     public void AdapterOnlySavesPeftNamedLoraWeightsAndConfig()
     {
