@@ -81,6 +81,12 @@ public sealed class TrainCommandTests : IDisposable
         checkpoint.ValidateAgainstConfig();
         Assert.Equal("bfloat16", checkpoint.Config!.TorchDtype);
         Assert.All(checkpoint.Tensors, t => Assert.Equal(SafetensorsDType.BF16, t.DType));
+
+        // Our own scanner reads the trained model back.
+        string scanned = Path.Combine(_folder, "bf16-scan-" + spelling);
+        (code, text) = Run(false, "scan", Path.Combine(output, "model"), "--non-interactive", "--out", scanned);
+        Assert.True(code == ExitCodes.Success, text);
+        Assert.True(File.Exists(Path.Combine(scanned, "snr_results.json")));
     }
 
     [Theory]
