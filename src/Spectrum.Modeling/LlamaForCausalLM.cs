@@ -130,6 +130,15 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
             throw new ArgumentException(
                 $"flatPositions must be a 1-D int64 tensor of indices into batch·seq; found {flatPositions.dtype} [{string.Join(", ", flatPositions.shape)}].",
                 nameof(flatPositions));
+        long grid = inputIds.numel();
+        if (flatPositions.numel() > 0)
+        {
+            long smallest = flatPositions.min().item<long>(), largest = flatPositions.max().item<long>();
+            if (smallest < 0 || largest >= grid)
+                throw new ArgumentException(
+                    $"flatPositions range over [{smallest}, {largest}], but the input has batch·seq = {grid} positions; " +
+                    "index them as b·seq + t with 0 ≤ t < seq.", nameof(flatPositions));
+        }
         using var scope = torch.NewDisposeScope();
         var hidden = model.call(inputIds, DefaultPositions(inputIds));                       // (batch, seq, hidden)
         var rows = hidden.reshape(-1, hidden.shape[^1]).index_select(0, flatPositions);      // (n, hidden)

@@ -66,5 +66,9 @@ public sealed class SelectiveLogitsTests
         using var wrongRank = torch.zeros(new long[] { 1, 2 }, ScalarType.Int64);
         Assert.Contains("1-D int64", Assert.Throws<ArgumentException>(() => model.LogitsAt(ids, wrongType)).Message);
         Assert.Throws<ArgumentException>(() => model.LogitsAt(ids, wrongRank));
+        using var outside = torch.tensor(new long[] { 0, 4 });
+        Assert.Contains("batch·seq = 4", Assert.Throws<ArgumentException>(() => model.LogitsAt(ids, outside)).Message);
+        using var negative = torch.tensor(new long[] { -1 });
+        Assert.Throws<ArgumentException>(() => model.LogitsAt(ids, negative));
     }
 }

@@ -101,7 +101,7 @@ public sealed class FineTuneRecipe : IDisposable
         try
         {
             model = LlamaForCausalLM.FromPretrained(options.ModelFolder, ModelDType(options.Precision),
-                options.QuantizesBase ? QuantizeProjectionsWhileLoading(quantized) : null);
+                options.QuantizesBase ? QuantizeProjectionsWhileLoading(quantized, options.ModelFolder) : null);
             if (options.QuantizesBase)
                 InstallQuantizedProjections(model, quantized);
             if (tokenizer.VocabSize > model.Config.VocabSize)
@@ -157,9 +157,22 @@ public sealed class FineTuneRecipe : IDisposable
     }
 
     /// <summary>Quantises every projection weight ("….q_proj.weight" … "….down_proj.weight") to NF4 as it is read, keyed by module name.</summary>
-    private static LoadDiversion QuantizeProjectionsWhileLoading(Dictionary<string, Nf4Tensor> quantized) => new(
+    /// <exception cref="InvalidDataException">A weight NF4 cannot represent (NaN or infinite values), naming it.</exception>
+    private static LoadDiversion QuantizeProjectionsWhileLoading(Dictionary<string, Nf4Tensor> quantized, string folder) => new(
         name => IsProjectionWeight(name),
-        (name, weight) => quantized[name[..^".weight".Length]] = Nf4Tensor.Quantize(weight));
+        (name, weight) =>
+        {
+            try
+            {
+                quantized[name[..^".weight".Length]] = Nf4Tensor.Quantize(weight);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException(
+                    $"{folder}: tensor \"{name}\" cannot be quantised to NF4 for QLoRA: {e.Message} The checkpoint is damaged or " +
+                    "diverged; check it with `spectrum scan` (NaN scores) and use an intact copy.", e);
+            }
+        });
 
     private static bool IsProjectionWeight(string name) =>
         name.StartsWith("model.layers.", StringComparison.Ordinal) && name.EndsWith("_proj.weight", StringComparison.Ordinal);

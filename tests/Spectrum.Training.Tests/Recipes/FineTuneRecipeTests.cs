@@ -187,6 +187,20 @@ public sealed class FineTuneRecipeTests : IDisposable
     }
 
     [Fact]
+    public void QLoraOnACheckpointWithANaNWeightFailsNamingTheTensor()
+    {
+        string broken = TinyModelFolder.Create(_folder.File("broken"), model =>
+        {
+            using var noGrad = torch.no_grad();
+            model.named_parameters().Single(p => p.name == "model.layers.1.mlp.up_proj.weight").parameter[3, 5] = float.NaN;
+        });
+        var options = Options(FineTuneMethod.QLora) with { ModelFolder = broken };
+        var error = Assert.Throws<InvalidDataException>(() => FineTuneRecipe.Setup(options));
+        Assert.Contains("model.layers.1.mlp.up_proj.weight", error.Message);
+        Assert.Contains("NaN", error.Message);
+    }
+
+    [Fact]
     public void ALoraTargetInALayerThatDoesNotExistIsRefused()
     {
         var options = Options(FineTuneMethod.Lora) with { LoraTargets = ["model.layers.7.mlp.up_proj"] };

@@ -12,11 +12,13 @@ internal static class TinyModelFolder
     public const int VocabSize = 584;
 
     /// <summary>2 layers, hidden 32, GQA 4/2 heads, untied head; float32 so the exported folder round-trips exactly.</summary>
-    public static string Create(string folder)
+    /// <param name="corrupt">Called on the generated model before it is saved (e.g. to plant a NaN).</param>
+    public static string Create(string folder, Action<LlamaForCausalLM>? corrupt = null)
     {
         var config = LlamaConfig.Tiny(hiddenSize: 32, intermediateSize: 64, vocabSize: VocabSize);
         using var generator = new torch.Generator(11);
         using var model = new LlamaForCausalLM(config, torch.ScalarType.Float32, generator: generator);
+        corrupt?.Invoke(model);
         string tokenizer = Path.Combine(RepositoryPaths.Root, "tests", "reference", "fixtures", "tokenizers", "byte-level-bpe");
         HuggingFaceExporter.Save(model, config, folder, SafetensorsDType.F32,
             extraFilesToCopy: [Path.Combine(tokenizer, "tokenizer.json"), Path.Combine(tokenizer, "tokenizer_config.json")]);
