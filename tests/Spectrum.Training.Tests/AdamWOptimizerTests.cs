@@ -67,11 +67,13 @@ public sealed class AdamWOptimizerTests
         Assert.NotEqual(4f, used.sum().item<float>());
     }
 
-    [Fact]
-    public void RowsOutsideARowRangeStayBitIdenticalDespiteWeightDecay()
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void RowsOutsideARowRangeStayBitIdenticalDespiteWeightDecay(ScalarType dtype)
     {
         torch.random.manual_seed(12);
-        var weight = new Parameter(torch.randn(6, 4));
+        var weight = new Parameter(torch.randn(6, 4).to_type(dtype));
         using var before = weight.detach().clone();
         var ranges = new Dictionary<string, IReadOnlyList<RowRange>> { ["w"] = [new RowRange(1, 3), new RowRange(5, null)] };
         using var optimizer = new AdamWOptimizer([("w", weight)], new AdamWOptions(LearningRate: 0.05, WeightDecay: 0.3), ranges);
