@@ -208,6 +208,64 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Contains("model.layers.7.mlp.up_proj", error.Message);
     }
 
+    /// <summary>
+    /// The exported folder, read by an independent Python reader (tests/reference/check_exported_model.py), follows
+    /// Hugging Face's conventions (files, format metadata, config, tensor names) and gives, through the plain-PyTorch
+    /// reference forward, the logits our model gives on the same folder (1e-4). Where transformers is installed the
+    /// script also loads the folder with AutoModelForCausalLM and compares.
+    /// </summary>
+    [PythonTorchTheory]
+    [InlineData(FineTuneMethod.Spectrum, TrainingPrecision.Float32)]
+    [InlineData(FineTuneMethod.Lora, TrainingPrecision.Float32)]
+    [InlineData(FineTuneMethod.Full, TrainingPrecision.BFloat16)]
+    [InlineData(FineTuneMethod.SpectrumQLora, TrainingPrecision.BFloat16)]
+    public void TheExportedFolderPassesTheIndependentPythonCheck(FineTuneMethod method, TrainingPrecision precision)
+    {
+        var options = Options(method) with { Steps = 2, Precision = precision };
+        string saved = FineTuneRecipe.Run(options).ModelFolder;
+
+        using var exported = LlamaForCausalLM.FromPretrained(saved, ScalarType.Float32);
+        exported.eval();
+        using var ids = torch.tensor(new long[] { 577, 579, 40, 41, 42, 580, 12, 99, 3, 7, 300, 501 }, [2, 6]);
+        Tensor logits;
+        using (torch.no_grad())
+            logits = exported.call(ids);
+        string expected = _folder.File("expected.safetensors");
+        TensorFiles.Write(expected, [("input_ids", ids), ("logits", logits)]);
+        logits.Dispose();
+
+        var (code, output) = PythonTorch.RunReferenceScript("check_exported_model.py", saved, expected);
+        Assert.True(code == 0, output);
+        Assert.Contains("agree", output);
+    }
+
+    [PythonTorchTheory]
+    [InlineData("metadata")]
+    [InlineData("logits")]
+    public void ThePythonCheckFailsOnABrokenExport(string broken)
+    {
+        string saved = FineTuneRecipe.Run(Options(FineTuneMethod.Full) with { Steps = 1, ValidateEvery = 0 }).ModelFolder;
+        using var exported = LlamaForCausalLM.FromPretrained(saved, ScalarType.Float32);
+        using var ids = torch.tensor(new long[] { 577, 40, 41, 580 }, [1, 4]);
+        using var logits = exported.call(ids).detach();
+        string expected = _folder.File("expected.safetensors");
+        string weights = Path.Combine(saved, "model.safetensors");
+        if (broken == "metadata")
+        {
+            // The same tensors without the format metadata, as a writer unaware of transformers would produce.
+            var tensors = TensorFiles.Read(weights);
+            TensorFiles.Write(weights, tensors.Select(t => (t.Key, t.Value)).ToList());
+            TensorFiles.Write(expected, [("input_ids", ids), ("logits", logits)]);
+        }
+        else
+        {
+            TensorFiles.Write(expected, [("input_ids", ids), ("logits", logits + 0.01)]);
+        }
+        var (code, output) = PythonTorch.RunReferenceScript("check_exported_model.py", saved, expected);
+        Assert.Equal(1, code);
+        Assert.Contains(broken + ":", output);
+    }
+
     [Fact]
     public void AdapterOnlySavesPeftNamedLoraWeightsAndConfig()
     {
