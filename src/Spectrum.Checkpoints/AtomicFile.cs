@@ -35,12 +35,7 @@ public static class AtomicFile
     }
 
     /// <summary>Writes UTF-8 text (no BOM, "\n" line ends) atomically, like <see cref="Write(string, Action{Stream})"/>.</summary>
-    public static void WriteText(string finalPath, Action<TextWriter> write) =>
-        Write(finalPath, stream =>
-        {
-            using var writer = new StreamWriter(stream, Utf8WithoutBom, leaveOpen: true) { NewLine = "\n" };
-            write(writer);
-        });
+    public static void WriteText(string finalPath, Action<TextWriter> write) => Write(finalPath, AsText(write));
 
     /// <summary>The atomic write, with any failure reported as a <see cref="CheckpointException"/> naming the file.</summary>
     /// <param name="whatFailed">Describes the failure for the message, e.g. "writing tensor 'x'".</param>
@@ -59,11 +54,13 @@ public static class AtomicFile
     }
 
     internal static void WriteCheckpointText(string finalPath, string text) =>
-        WriteCheckpointFile(finalPath, stream =>
-        {
-            using var writer = new StreamWriter(stream, Utf8WithoutBom, leaveOpen: true);
-            writer.Write(text);
-        }, () => "writing the file");
+        WriteCheckpointFile(finalPath, AsText(writer => writer.Write(text)), () => "writing the file");
+
+    private static Action<Stream> AsText(Action<TextWriter> write) => stream =>
+    {
+        using var writer = new StreamWriter(stream, Utf8WithoutBom, leaveOpen: true) { NewLine = "\n" };
+        write(writer);
+    };
 
     private static void TryDelete(string path)
     {

@@ -71,10 +71,10 @@ public static class SafetensorsWriter
                     $"{filePath}: tensor '{tensor.Name}' has shape {TensorEntry.FormatShape(tensor.Shape)}; expected " +
                     "non-negative dimensions." + nothingWritten);
             }
-            long? elementCount = tensor.TryElementCount();
-            long? byteLength = elementCount is long count ? SafetensorsDTypes.TryByteLength(tensor.DType, count) : null;
+            long? byteLength = tensor.TryByteLength();
             if (byteLength is null)
             {
+                long? elementCount = tensor.TryElementCount();
                 bool overflows = elementCount is null
                     || elementCount > long.MaxValue / SafetensorsDTypes.BitsPerElement(tensor.DType);
                 throw overflows
@@ -163,7 +163,7 @@ public static class SafetensorsWriter
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>False when the string holds an unpaired surrogate, which has no UTF-8 encoding.</summary>
-    internal static bool IsWellFormedUtf16(string text)
+    private static bool IsWellFormedUtf16(string text)
     {
         try
         {

@@ -137,16 +137,16 @@ public static class HuggingFaceExporter
         {
             return;
         }
-        string temporary = Path.Combine(Path.GetDirectoryName(destination)!,
-            $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            File.Copy(source, temporary);
-            File.Move(temporary, destination, overwrite: true);
+            AtomicFile.Write(destination, stream =>
+            {
+                using var input = File.OpenRead(source);
+                input.CopyTo(stream);
+            });
         }
         catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
         {
-            File.Delete(temporary);
             throw new CheckpointException(CheckpointError.WriteFailed, destination, null,
                 $"{destination}: copying {source} failed ({failure.Message}); the weights and config.json were " +
                 "written, this file was not. Fix the cause and copy it by hand or save again.", failure);

@@ -2,6 +2,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using Spectrum.Checkpoints;
 
 namespace Spectrum.Training;
 
@@ -16,9 +17,11 @@ internal sealed class MetricsLog(string? path)
             return;
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temporary = full + $".{Guid.NewGuid():N}.tmp";
-        File.WriteAllText(temporary, string.Concat(lines.Select(l => l + "\n")), Utf8);
-        File.Move(temporary, full, overwrite: true);
+        AtomicFile.WriteText(full, writer =>
+        {
+            foreach (string line in lines)
+                writer.WriteLine(line);
+        });
     }
 
     public void Append(string line)

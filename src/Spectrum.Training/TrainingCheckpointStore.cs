@@ -88,7 +88,7 @@ public sealed class TrainingCheckpointStore
             DirectorySync.Flush(Folder);
             OnSavePhase?.Invoke("renamed");
 
-            WriteTextAtomically(Path.Combine(finalFolder, MarkerFileName), MarkerJson(state.Step, manifest));
+            AtomicFile.WriteText(Path.Combine(finalFolder, MarkerFileName), writer => writer.Write(MarkerJson(state.Step, manifest)));
             DirectorySync.Flush(finalFolder);
             return new CheckpointInfo(state.Step, finalFolder);
         }
@@ -258,7 +258,7 @@ public sealed class TrainingCheckpointStore
             foreach (var (_, tensor) in rng)
                 tensor.Dispose();
         }
-        WriteTextAtomically(Path.Combine(folder, StateFileName), StateJson(state));
+        AtomicFile.WriteText(Path.Combine(folder, StateFileName), writer => writer.Write(StateJson(state)));
     }
 
     private static string StateJson(TrainingState state)
@@ -410,26 +410,6 @@ public sealed class TrainingCheckpointStore
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary>Temporary file in the same folder, flushed to disk, renamed over the target.</summary>
-    private static void WriteTextAtomically(string path, string text)
-    {
-        string temporary = path + $".{Guid.NewGuid():N}.tmp";
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(Utf8.GetBytes(text));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            TryRemoveFile(temporary);
-            throw;
-        }
-    }
-
     private void RemoveLeftoverTemporaryFolders()
     {
         foreach (string folder in Directory.EnumerateDirectories(Folder, "." + Prefix + "*"))
@@ -455,18 +435,6 @@ public sealed class TrainingCheckpointStore
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // The original failure matters more; a leftover folder without a marker is skipped and removed later.
-        }
-    }
-
-    private static void TryRemoveFile(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // As above: harmless leftover.
         }
     }
 }

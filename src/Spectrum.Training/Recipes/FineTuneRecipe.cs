@@ -46,10 +46,9 @@ public sealed class FineTuneRecipe : IDisposable
     private readonly FineTuneOptions _options;
     private readonly ModelTokenizer _tokenizer;
     private readonly IReadOnlyList<string> _loraTargets;
-    private readonly TrainingCheckpointStore? _store;
 
     private FineTuneRecipe(FineTuneOptions options, LlamaForCausalLM model, ModelTokenizer tokenizer, Trainer trainer,
-        FineTunePlan plan, IReadOnlyList<string> loraTargets, TrainingCheckpointStore? store)
+        FineTunePlan plan, IReadOnlyList<string> loraTargets)
     {
         _options = options;
         Model = model;
@@ -57,14 +56,13 @@ public sealed class FineTuneRecipe : IDisposable
         Trainer = trainer;
         Plan = plan;
         _loraTargets = loraTargets;
-        _store = store;
     }
 
     public LlamaForCausalLM Model { get; }
     public Trainer Trainer { get; }
     public FineTunePlan Plan { get; }
     public string ModelOutputFolder => Path.Combine(_options.OutputFolder, "model");
-    public string MetricsPath => Path.Combine(_options.OutputFolder, "metrics.jsonl");
+    public string MetricsPath => MetricsPathIn(_options.OutputFolder);
 
     /// <summary>Setup, <paramref name="onPlan"/> (print the plan before the first step), train, save.</summary>
     public static FineTuneResult Run(FineTuneOptions options, Action<FineTunePlan>? onPlan = null,
@@ -131,7 +129,7 @@ public sealed class FineTuneRecipe : IDisposable
                 CheckpointEvery = options.CheckpointEvery,
                 ValidateEvery = options.ValidateEvery,
                 ValidationBatches = options.ValidateEvery > 0 ? (validation!.Sequences.Count + options.BatchSize - 1) / options.BatchSize : 0,
-                MetricsLogPath = Path.Combine(options.OutputFolder, "metrics.jsonl"),
+                MetricsLogPath = MetricsPathIn(options.OutputFolder),
             };
             var store = options.CheckpointEvery > 0 ? new TrainingCheckpointStore(Path.Combine(options.OutputFolder, "checkpoints")) : null;
             var trainer = new Trainer(model, new PackedBatchSource(training, options.BatchSize, options.Seed), trainerOptions,
@@ -145,7 +143,7 @@ public sealed class FineTuneRecipe : IDisposable
             Directory.CreateDirectory(options.OutputFolder);
             File.WriteAllText(Path.Combine(options.OutputFolder, FineTuneOptions.RunFileName),
                 JsonSerializer.Serialize(options.ResumeIdentity(), new JsonSerializerOptions { WriteIndented = true }));
-            return new FineTuneRecipe(options, model, tokenizer, trainer, plan, loraTargets, store);
+            return new FineTuneRecipe(options, model, tokenizer, trainer, plan, loraTargets);
         }
         catch
         {
@@ -301,6 +299,8 @@ public sealed class FineTuneRecipe : IDisposable
         ParameterFreezer.FreezeAllExcept(model, LoraLinear.IsAdapterParameter);
         return (injected.WrappedModules, injected.WrappedModules, null);
     }
+
+    private static string MetricsPathIn(string outputFolder) => Path.Combine(outputFolder, "metrics.jsonl");
 
     private static ScalarType ModelDType(TrainingPrecision precision) =>
         precision == TrainingPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
