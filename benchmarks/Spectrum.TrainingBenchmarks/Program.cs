@@ -290,11 +290,10 @@ namespace Spectrum.TrainingBenchmarks
             using var recipe = FineTuneRecipe.Setup(options);
             var stepSeconds = new List<double>();
             var phases = new List<StepPhases>();
-            // Packed rows are full, so each step is batch 1 × sequence length input tokens; the trainer measures the step
-            // before any validation, so this excludes it.
+            // The trainer times the step before any validation, so this excludes it.
             recipe.Trainer.Progress += p =>
             {
-                stepSeconds.Add(request.SequenceLength / p.TokensPerSecond);
+                stepSeconds.Add(p.StepSeconds);
                 phases.Add(p.Phases);
             };
             var summary = recipe.Train();

@@ -34,7 +34,7 @@ public sealed class LlamaEmbedding : nn.Module<Tensor, Tensor>
         if (inputIds.device_type != DeviceType.META && inputIds.numel() > 0)
         {
             // An out-of-range id would otherwise surface as an opaque native index error.
-            long smallest = inputIds.min().item<long>(), largest = inputIds.max().item<long>();
+            var (smallest, largest) = IndexRange.Of(inputIds);
             if (smallest < 0 || largest >= _vocabSize)
             {
                 throw new ArgumentException(

@@ -133,7 +133,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
         long grid = inputIds.numel();
         if (flatPositions.numel() > 0)
         {
-            long smallest = flatPositions.min().item<long>(), largest = flatPositions.max().item<long>();
+            var (smallest, largest) = IndexRange.Of(flatPositions);
             if (smallest < 0 || largest >= grid)
                 throw new ArgumentException(
                     $"flatPositions range over [{smallest}, {largest}], but the input has batch·seq = {grid} positions; " +

@@ -189,7 +189,7 @@ public sealed class AdamWOptimizer : IDisposable
             var state = _state[name];
             _rowMasks.TryGetValue(name, out var mask);
             if (mask is not null)
-                grad = grad * mask;
+                grad.mul_(mask);   // usually masked already (MaskFrozenRowGradients); 0/1 masks are idempotent
             state.Step++;
 
             if (decays && Options.WeightDecay != 0)

@@ -139,7 +139,7 @@ public sealed class Trainer : IDisposable
             int done = _step - firstStep + 1;
             var remaining = TimeSpan.FromSeconds(session.Elapsed.TotalSeconds / done * (_options.TotalSteps - _step));
             Progress?.Invoke(new TrainingProgress(_step, _options.TotalSteps, loss, learningRate, gradNorm,
-                inputTokens / Math.Max(seconds, 1e-9), session.Elapsed, remaining, validationLoss, checkpointFolder, phases));
+                inputTokens / Math.Max(seconds, 1e-9), seconds, session.Elapsed, remaining, validationLoss, checkpointFolder, phases));
         }
         return new TrainingSummary(firstStep, _step, losses, lastValidation);
     }

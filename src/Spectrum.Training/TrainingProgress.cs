@@ -6,6 +6,7 @@ namespace Spectrum.Training;
 /// <param name="LearningRate">The rate this step used.</param>
 /// <param name="GradNorm">Global L2 norm of the gradients before clipping (HF logs the same).</param>
 /// <param name="TokensPerSecond">Input tokens (batch × seq, all micro-batches) per second of this step.</param>
+/// <param name="StepSeconds">Wall time of this optimizer step (batches, forward, backward, optimizer; no validation or checkpoint).</param>
 /// <param name="EstimatedRemaining">Mean step time of this session × steps left.</param>
 /// <param name="ValidationLoss">Set on steps where validation ran.</param>
 /// <param name="CheckpointFolder">Set on steps where a checkpoint was saved.</param>
@@ -17,6 +18,7 @@ public sealed record TrainingProgress(
     double LearningRate,
     double GradNorm,
     double TokensPerSecond,
+    double StepSeconds,
     TimeSpan Elapsed,
     TimeSpan EstimatedRemaining,
     double? ValidationLoss,

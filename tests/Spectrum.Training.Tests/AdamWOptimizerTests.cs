@@ -90,6 +90,19 @@ public sealed class AdamWOptimizerTests
             Assert.False(TensorAssert.BitEqual(before[row], weight.detach()[row]), $"row {row} should have trained");
     }
 
+    /// <summary>Masking happens before clipping, so the gradient norm (logged, and used to clip) counts only trainable rows.</summary>
+    [Fact]
+    public void MaskedRowsDoNotCountInTheGradientNorm()
+    {
+        var weight = new Parameter(torch.ones(4, 3));
+        var ranges = new Dictionary<string, IReadOnlyList<RowRange>> { ["w"] = [new RowRange(1, 2)] };
+        using var optimizer = new AdamWOptimizer([("w", weight)], new AdamWOptions(), ranges);
+        weight.mul(torch.tensor(new float[] { 1, 2, 3, 4 }).view(4, 1)).sum().backward();   // row r's gradient is r + 1
+        optimizer.MaskFrozenRowGradients();
+        double norm = Trainer.ClipGradients(optimizer.Parameters, null);
+        Assert.Equal(Math.Sqrt(3 * 2.0 * 2.0), norm, 6);   // only row 1, three entries of 2
+    }
+
     [Fact]
     public void LoadStateRejectsOtherParametersAndShapes()
     {

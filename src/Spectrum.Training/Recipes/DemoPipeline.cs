@@ -215,9 +215,7 @@ public sealed class DemoPipeline
         using var recipe = FineTuneRecipe.Setup(options);
         onPlan?.Invoke(recipe.Plan);
         var stepSeconds = new List<double>();
-        // Packed rows are always full, so a step's input tokens are batch × sequence length.
-        double tokensPerStep = (double)size.BatchSize * size.SequenceLength;
-        recipe.Trainer.Progress += p => stepSeconds.Add(tokensPerStep / p.TokensPerSecond);
+        recipe.Trainer.Progress += p => stepSeconds.Add(p.StepSeconds);
         if (onProgress is not null)
             recipe.Trainer.Progress += onProgress;
         var summary = recipe.Train(cancellationToken);
