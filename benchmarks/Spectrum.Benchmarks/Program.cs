@@ -3,6 +3,7 @@
 // Other subcommands: `precision` (PrecisionTable.cs) and `calibrate` (GuardCalibration.cs).
 // Each measurement runs in a fresh child process so peak resident memory (VmHWM, memory-mapped pages included) is its own.
 using System.Diagnostics;
+using Spectrum.BenchmarkSupport;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -32,10 +33,10 @@ internal static class Driver
 
     public static int Run(string[] args)
     {
-        string shapesArg = Option(args, "--shapes") ?? "smollm,tinyllama,llama3-8b";
-        int runs = int.Parse(Option(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
-        string work = Option(args, "--work") ?? Path.Combine(Path.GetTempPath(), "spectrum-bench");
-        string? markdownOut = Option(args, "--markdown");
+        string shapesArg = Cli.Option(args, "--shapes") ?? "smollm,tinyllama,llama3-8b";
+        int runs = int.Parse(Cli.Option(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
+        string work = Cli.Option(args, "--work") ?? Path.Combine(Path.GetTempPath(), "spectrum-bench");
+        string? markdownOut = Cli.Option(args, "--markdown");
         long publishedMemoryLimit = 16L << 30;
         bool generateOnly = args.Contains("--generate-only");
 
@@ -58,13 +59,13 @@ internal static class Driver
             }
             string selectionCheck = published.Count == 0 ? "not run" : CompareSelections(
                 Path.Combine(work, $"{key}-ours.json"), Path.Combine(work, $"{key}-published.json"));
-            double oursSeconds = Median(ours.Select(m => m.Seconds));
-            double floorSeconds = Median(floor.Select(m => m.Seconds));
+            double oursSeconds = Stats.Median(ours.Select(m => m.Seconds));
+            double floorSeconds = Stats.Median(floor.Select(m => m.Seconds));
             string publishedCell = published.Count == 0
                 ? $"not run: needs {float32Bytes / 1e9:F0} GB in float32"
-                : $"{Median(published.Select(m => m.Seconds)):F1} s, {Gb(published.Max(m => m.PeakResidentBytes))}";
-            string speedup = published.Count == 0 ? "–" : $"{Median(published.Select(m => m.Seconds)) / oursSeconds:F2}×";
-            rows.Add($"| {shape.Name} | {shapeRuns} | {oursSeconds:F1} s | {Gb(ours.Max(m => m.PeakResidentBytes))} | {floorSeconds:F1} s | " +
+                : $"{Stats.Median(published.Select(m => m.Seconds)):F1} s, {Stats.Gb(published.Max(m => m.PeakResidentBytes))}";
+            string speedup = published.Count == 0 ? "–" : $"{Stats.Median(published.Select(m => m.Seconds)) / oursSeconds:F2}×";
+            rows.Add($"| {shape.Name} | {shapeRuns} | {oursSeconds:F1} s | {Stats.Gb(ours.Max(m => m.PeakResidentBytes))} | {floorSeconds:F1} s | " +
                      $"{oursSeconds / floorSeconds:F2}× | {publishedCell} | {speedup} | {selectionCheck} |");
             Console.WriteLine(rows[^1]);
         }
@@ -93,21 +94,8 @@ internal static class Driver
 
     private static Measurement Child(string method, string folder, string scoresFile)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!, ["measure", method, folder, scoresFile])
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        if (Path.GetFileName(Environment.ProcessPath!) is "dotnet")
-            start = new ProcessStartInfo("dotnet", [typeof(Driver).Assembly.Location, "measure", method, folder, scoresFile])
-            { RedirectStandardOutput = true, UseShellExecute = false };
-        using var process = Process.Start(start)!;
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        var line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
-                   ?? throw new InvalidOperationException($"'{method}' on {folder} printed no result (exit {process.ExitCode}):\n{output}");
-        var result = JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])!;
-        Console.WriteLine($"  {Path.GetFileName(folder)} {method}: {result.Seconds:F1} s, peak {Gb(result.PeakResidentBytes)}");
+        var result = ChildProcess.Measure<Measurement>(["measure", method, folder, scoresFile], $"'{method}' on {folder}");
+        Console.WriteLine($"  {Path.GetFileName(folder)} {method}: {result.Seconds:F1} s, peak {Stats.Gb(result.PeakResidentBytes)}");
         return result;
     }
 
@@ -119,20 +107,6 @@ internal static class Driver
         double worst = ScanResultsJson.Read(publishedFile).Max(p => Math.Abs(oursScores[p.Module] - p.Score) / Math.Abs(p.Score));
         return $"{(ours.SetEquals(published) ? "yes" : $"no ({ours.Except(published).Count()} differ)")}; max score rel. diff {worst:E1}";
     }
-
-    private static string? Option(string[] args, string name)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
-
-    private static string Gb(long bytes) => $"{bytes / 1e9:F2} GB";
 }
 
 internal static class Measure

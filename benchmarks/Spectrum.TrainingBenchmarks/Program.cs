@@ -16,6 +16,7 @@ using Spectrum.Scanning;
 using Spectrum.Text;
 using Spectrum.Training;
 using Spectrum.Training.Recipes;
+using Spectrum.BenchmarkSupport;
 using Spectrum.TrainingBenchmarks;
 
 if (args.Length == 2 && args[0] == "measure") return Child.Run(args[1]);
@@ -43,14 +44,13 @@ namespace Spectrum.TrainingBenchmarks
         public double MedianStepSeconds => Stats.Median(StepSeconds.Count > 1 ? StepSeconds.Skip(1) : StepSeconds);
 
         /// <summary>Median of each phase separately, first step excluded.</summary>
-        public StepPhases MedianPhases
+        public StepPhases MedianPhases => MedianOf(Phases.Count > 1 ? Phases.Skip(1) : Phases);
+
+        public static StepPhases MedianOf(IEnumerable<StepPhases> phases)
         {
-            get
-            {
-                var kept = Phases.Count > 1 ? Phases.Skip(1).ToList() : Phases.ToList();
-                return new StepPhases(Stats.Median(kept.Select(p => p.ForwardSeconds)), Stats.Median(kept.Select(p => p.BackwardSeconds)),
-                    Stats.Median(kept.Select(p => p.OptimizerSeconds)));
-            }
+            var list = phases.ToList();
+            return new StepPhases(Stats.Median(list.Select(p => p.ForwardSeconds)), Stats.Median(list.Select(p => p.BackwardSeconds)),
+                Stats.Median(list.Select(p => p.OptimizerSeconds)));
         }
     }
 
@@ -90,16 +90,16 @@ namespace Spectrum.TrainingBenchmarks
 
         public static int Run(string[] args)
         {
-            string shapeKey = Option(args, "--shape") ?? "tiny";
+            string shapeKey = Cli.Option(args, "--shape") ?? "tiny";
             if (!Shapes.TryGetValue(shapeKey, out var chosen))
             {
                 Console.Error.WriteLine($"--shape must be one of {string.Join(", ", Shapes.Keys)}; got '{shapeKey}'.");
                 return 2;
             }
-            int steps = int.Parse(Option(args, "--steps") ?? "20", CultureInfo.InvariantCulture);
-            int runs = int.Parse(Option(args, "--runs") ?? "1", CultureInfo.InvariantCulture);
+            int steps = int.Parse(Cli.Option(args, "--steps") ?? "20", CultureInfo.InvariantCulture);
+            int runs = int.Parse(Cli.Option(args, "--runs") ?? "1", CultureInfo.InvariantCulture);
             var precisions = new List<TrainingPrecision>();
-            foreach (string name in (Option(args, "--precision") ?? "fp32,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (string name in (Cli.Option(args, "--precision") ?? "fp32,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var known = Enum.GetValues<TrainingPrecision>().Where(p => FineTuneOptions.CliName(p) == name).ToList();
                 if (known.Count == 0)
@@ -110,7 +110,7 @@ namespace Spectrum.TrainingBenchmarks
                 precisions.Add(known[0]);
             }
             var methods = Methods.ToList();
-            if (Option(args, "--methods") is { } methodList)
+            if (Cli.Option(args, "--methods") is { } methodList)
             {
                 var wanted = methodList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 var unknown = wanted.Where(w => Methods.All(m => m.Label != w)).ToList();
@@ -121,7 +121,7 @@ namespace Spectrum.TrainingBenchmarks
                 }
                 methods = Methods.Where(m => wanted.Contains(m.Label)).ToList();
             }
-            string? givenScan = Option(args, "--scan");
+            string? givenScan = Cli.Option(args, "--scan");
             if (givenScan is not null && !File.Exists(givenScan))
             {
                 Console.Error.WriteLine($"--scan {givenScan}: no such file; pass scan results (ours or a published snr_results_*.json).");
@@ -132,7 +132,7 @@ namespace Spectrum.TrainingBenchmarks
                 Console.Error.WriteLine($"--steps must be at least 2 (the first step is excluded from the median) and --runs at least 1; got {steps} and {runs}.");
                 return 2;
             }
-            string output = Path.GetFullPath(Option(args, "--out") ?? Path.Combine("benchmark-results", $"training-{shapeKey}"));
+            string output = Path.GetFullPath(Cli.Option(args, "--out") ?? Path.Combine("benchmark-results", $"training-{shapeKey}"));
             var (shape, sequenceLength) = chosen;
             const int seed = 42;
 
@@ -225,17 +225,7 @@ namespace Spectrum.TrainingBenchmarks
             Directory.CreateDirectory(request.OutputFolder);
             string requestFile = Path.Combine(request.OutputFolder, "request.json");
             File.WriteAllText(requestFile, JsonSerializer.Serialize(request));
-            var start = Path.GetFileName(Environment.ProcessPath!) is "dotnet"
-                ? new ProcessStartInfo("dotnet", [typeof(Driver).Assembly.Location, "measure", requestFile])
-                : new ProcessStartInfo(Environment.ProcessPath!, ["measure", requestFile]);
-            start.RedirectStandardOutput = true;
-            start.UseShellExecute = false;
-            using var process = Process.Start(start)!;
-            string output = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            string line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
-                          ?? throw new InvalidOperationException($"{request.Case.Label} printed no result (exit {process.ExitCode}):\n{output}");
-            var result = JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])!;
+            var result = ChildProcess.Measure<Measurement>(["measure", requestFile], request.Case.Label);
             var phases = result.MedianPhases;
             Console.WriteLine($"  {result.Label}: {result.TrainableParameters:N0} trainable, peak {Stats.Gb(result.PeakResidentBytes)}, " +
                               $"{result.MedianStepSeconds:F3} s/step (forward {phases.ForwardSeconds:F3}, backward {phases.BackwardSeconds:F3}, " +
@@ -246,18 +236,10 @@ namespace Spectrum.TrainingBenchmarks
         /// <summary>Medians over runs: step time and phases of each run's median, peak memory, losses (identical across runs on CPU with one seed).</summary>
         private static Measurement Summarise(string label, IReadOnlyList<Measurement> runs)
         {
-            var phases = runs.Select(r => r.MedianPhases).ToList();
-            var medianPhases = new StepPhases(Stats.Median(phases.Select(p => p.ForwardSeconds)), Stats.Median(phases.Select(p => p.BackwardSeconds)),
-                Stats.Median(phases.Select(p => p.OptimizerSeconds)));
+            var medianPhases = Measurement.MedianOf(runs.Select(r => r.MedianPhases));
             return new(label, runs[0].TrainableParameters, runs[0].TotalParameters,
                 (long)Stats.Median(runs.Select(r => (double)r.PeakResidentBytes)), (long)Stats.Median(runs.Select(r => (double)r.RuntimeResidentBytes)),
                 [Stats.Median(runs.Select(r => r.MedianStepSeconds))], [medianPhases], runs[0].MatmulWork, runs[0].FinalLoss, runs[0].ValidationLoss);
-        }
-
-        private static string? Option(string[] args, string name)
-        {
-            int at = Array.IndexOf(args, name);
-            return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
         }
     }
 
@@ -341,17 +323,5 @@ namespace Spectrum.TrainingBenchmarks
             }
             return inputs == 0 ? 1 : targets / inputs;
         }
-    }
-
-    internal static class Stats
-    {
-        public static double Median(IEnumerable<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            if (sorted.Length == 0) return double.NaN;
-            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        }
-
-        public static string Gb(long bytes) => $"{bytes / 1e9:F2} GB";
     }
 }

@@ -5,6 +5,7 @@ using ScottPlot;
 using Spectrum.Scanning;
 using Spectrum.Training;
 using Spectrum.Training.Recipes;
+using Spectrum.BenchmarkSupport;
 
 namespace Spectrum.TrainingBenchmarks;
 

@@ -37,9 +37,9 @@ public sealed record SelectionSummary(
         var types = selection.Types
             .Select(t => new TypeSummary(t.Type, t.Count, t.SelectedCount, t.MinScore, t.MaxScore))
             .ToList();
-        if (selection.SelectedModules.Count == 0 && extraParameters.Count == 0)
+        if (AxolotlYaml.UnfreezesNothing(selection, extraParameters))
         {
-            // Axolotl reads an empty unfrozen_parameters list as "freeze nothing" and would train every parameter.
+            // Checked here too, so the scan fails before it writes any result file.
             int largestType = selection.Types.Count == 0 ? 0 : selection.Types.Max(t => t.Count);
             throw new ScanException(
                 $"Top {percent}% selects no module (the largest type has {largestType} modules, and floor(count × percent / 100) is 0) " +

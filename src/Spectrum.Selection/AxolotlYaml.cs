@@ -57,6 +57,13 @@ public static class AxolotlYaml
     }
 
     /// <summary>
+    /// True when the YAML would list nothing — no selected module and no extra name — which Axolotl reads as "freeze
+    /// nothing", training every parameter. Callers refuse to write such a list.
+    /// </summary>
+    public static bool UnfreezesNothing(SelectionResult selection, IReadOnlyList<string> extraParameterNames) =>
+        extraParameterNames.Count == 0 && selection.Types.All(t => t.SelectedCount == 0);
+
+    /// <summary>
     /// The YAML text. Every type gets its comment line, even one with no module selected (as the reference writes
     /// <c># lm_head layers</c> with nothing under it at 50% of one module).
     /// </summary>
@@ -67,7 +74,7 @@ public static class AxolotlYaml
     {
         ArgumentNullException.ThrowIfNull(selection);
         ArgumentNullException.ThrowIfNull(extraParameterNames);
-        if (extraParameterNames.Count == 0 && selection.Types.All(t => t.SelectedCount == 0))
+        if (UnfreezesNothing(selection, extraParameterNames))
             throw new ArgumentException(
                 $"At {selection.Percent.ToString("R", CultureInfo.InvariantCulture)}% no module of any type is selected " +
                 "(floor(count × percent / 100) is 0 for every type) and no extra parameter names were given. Axolotl reads an " +

@@ -45,17 +45,15 @@ public sealed class FineTuneRecipe : IDisposable
 {
     private readonly FineTuneOptions _options;
     private readonly ModelTokenizer _tokenizer;
-    private readonly IReadOnlyList<string> _loraTargets;
 
     private FineTuneRecipe(FineTuneOptions options, LlamaForCausalLM model, ModelTokenizer tokenizer, Trainer trainer,
-        FineTunePlan plan, IReadOnlyList<string> loraTargets)
+        FineTunePlan plan)
     {
         _options = options;
         Model = model;
         _tokenizer = tokenizer;
         Trainer = trainer;
         Plan = plan;
-        _loraTargets = loraTargets;
     }
 
     public LlamaForCausalLM Model { get; }
@@ -107,7 +105,7 @@ public sealed class FineTuneRecipe : IDisposable
                     $"The tokenizer in {options.ModelFolder} has {tokenizer.VocabSize} ids but config.json's vocab_size is {model.Config.VocabSize}: " +
                     "some token ids would have no embedding. Use the model's own tokenizer files.");
             model.GradientCheckpointing = options.GradientCheckpointing;
-            var (modules, loraTargets, rowRanges) = PrepareMethod(options, model, patterns);
+            var (modules, rowRanges) = PrepareMethod(options, model, patterns);
 
             var trainable = AdamWOptimizer.Trainable(model);
             long trainableCount = trainable.Sum(p => p.Parameter.numel());
@@ -143,7 +141,7 @@ public sealed class FineTuneRecipe : IDisposable
             Directory.CreateDirectory(options.OutputFolder);
             File.WriteAllText(Path.Combine(options.OutputFolder, FineTuneOptions.RunFileName),
                 JsonSerializer.Serialize(options.ResumeIdentity(), new JsonSerializerOptions { WriteIndented = true }));
-            return new FineTuneRecipe(options, model, tokenizer, trainer, plan, loraTargets);
+            return new FineTuneRecipe(options, model, tokenizer, trainer, plan);
         }
         catch
         {
@@ -200,7 +198,8 @@ public sealed class FineTuneRecipe : IDisposable
         string folder = ModelOutputFolder;
         if (_options.AdapterOnly)
         {
-            PeftAdapterWriter.Write(Model, _options.LoraOptions(_loraTargets), Path.GetFullPath(_options.ModelFolder), folder, _tokenizer.FilesToCopy);
+            // A LoRA method's plan lists exactly the wrapped modules, which are the adapter's targets.
+            PeftAdapterWriter.Write(Model, _options.LoraOptions(Plan.Modules), Path.GetFullPath(_options.ModelFolder), folder, _tokenizer.FilesToCopy);
             return folder;
         }
         using var checkpoint = Checkpoint.Open(_options.ModelFolder);
@@ -257,23 +256,23 @@ public sealed class FineTuneRecipe : IDisposable
     }
 
     /// <summary>Freezes (full, Spectrum) or wraps (LoRA family) the model; returns what trains, the LoRA targets and any row ranges.</summary>
-    private static (IReadOnlyList<string> Modules, IReadOnlyList<string> LoraTargets, IReadOnlyDictionary<string, IReadOnlyList<RowRange>>? RowRanges)
+    private static (IReadOnlyList<string> Modules, IReadOnlyDictionary<string, IReadOnlyList<RowRange>>? RowRanges)
         PrepareMethod(FineTuneOptions options, LlamaForCausalLM model, IReadOnlyList<string>? patterns)
     {
         switch (options.Method)
         {
             case FineTuneMethod.Full:
-                return (ParameterFreezer.FreezeAllExcept(model, _ => true).Trainable, [], null);
+                return (ParameterFreezer.FreezeAllExcept(model, _ => true).Trainable, null);
             case FineTuneMethod.Spectrum:
                 var report = ParameterFreezer.Apply(model, patterns!);
-                return (report.Trainable, [], report.RowRanges);
+                return (report.Trainable, report.RowRanges);
         }
 
         IReadOnlyList<string>? targets = null;   // null: every projection (the paper's "all linear"), lm_head excluded
         if (options.LoraTargets is { } requested)
         {
-            // Adapters go on the seven projections only: an entry naming lm_head or the embedding is refused here
-            // rather than failing deep inside the model's replace hook.
+            // Validate() refused entries that name no projection at all; what is left to catch needs the model,
+            // e.g. a layer it does not have. Reported here in --lora-targets' terms.
             var projections = model.ProjectionModuleNames().ToList();
             var outside = requested.Where(t => !projections.Any(name => LoraInjection.IsTarget(name, [t]))).ToList();
             if (outside.Count > 0)
@@ -297,7 +296,7 @@ public sealed class FineTuneRecipe : IDisposable
         // QLoRA's projections are all NF4 already (quantised while loading), the wrapped ones and the frozen rest;
         // embeddings, norms and head stay dense.
         ParameterFreezer.FreezeAllExcept(model, LoraLinear.IsAdapterParameter);
-        return (injected.WrappedModules, injected.WrappedModules, null);
+        return (injected.WrappedModules, null);
     }
 
     private static string MetricsPathIn(string outputFolder) => Path.Combine(outputFolder, "metrics.jsonl");
