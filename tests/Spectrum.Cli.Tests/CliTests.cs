@@ -1,6 +1,4 @@
 // Runs the `spectrum` command line in-process and checks exit codes, messages and the files it writes.
-using System.Reflection;
-using Spectre.Console.Testing;
 
 namespace Spectrum.Cli.Tests;
 
@@ -12,17 +10,11 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static string RepositoryRoot { get; } = typeof(CliTests).Assembly
-        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
+    private static string RepositoryRoot => CliRunner.RepositoryRoot;
 
     private static string FixtureModel => Path.Combine(RepositoryRoot, "tests", "reference", "fixtures", "scan", "model");
 
-    private static (int ExitCode, string Output) Run(params string[] args)
-    {
-        var console = new TestConsole().Width(200);
-        int code = SpectrumApp.Create(console).Run(args);
-        return (code, console.Output);
-    }
+    private static (int ExitCode, string Output) Run(params string[] args) => CliRunner.Run(false, args);
 
     [Fact]
     public void Demo_pretrains_scans_fine_tunes_and_compares_the_methods()

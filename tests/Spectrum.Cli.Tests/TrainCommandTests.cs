@@ -1,5 +1,4 @@
 // Runs `spectrum train` in-process on a tiny generated model: a Spectrum run from scan results, the progress output, and exit codes of bad input.
-using System.Reflection;
 using System.Text.Json;
 using Spectre.Console.Testing;
 using Spectrum.Checkpoints;
@@ -38,17 +37,9 @@ public sealed class TrainCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static string RepositoryRoot { get; } = typeof(TrainCommandTests).Assembly
-        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
+    private static string RepositoryRoot => CliRunner.RepositoryRoot;
 
-    private static (int ExitCode, string Output) Run(bool interactive, params string[] args)
-    {
-        var console = new TestConsole().Width(200);
-        if (interactive)
-            console.Interactive();
-        int code = SpectrumApp.Create(console).Run(args);
-        return (code, console.Output);
-    }
+    private static (int ExitCode, string Output) Run(bool interactive, params string[] args) => CliRunner.Run(interactive, args);
 
     [Theory]
     [InlineData(false, true)]
@@ -59,8 +50,7 @@ public sealed class TrainCommandTests : IDisposable
         var console = new TestConsole().Width(200);
         var plan = new Spectrum.Training.Recipes.FineTunePlan(Spectrum.Training.Recipes.FineTuneMethod.Full, Spectrum.Training.Recipes.TrainingPrecision.BFloat16,
             10, 10, new MemoryEstimate(20, 40, 60, 80), 100, ["w"], 4, 1, ResumedFromStep: null, NativeBf16: nativeBf16);
-        int result = TrainProgressView.Run(console, 1, (onPlan, _) => { onPlan(plan); return 0; });
-        Assert.Equal(0, result);
+        TrainProgressView.Run(console, 1, (onPlan, _) => { onPlan(plan); return 0; });
         Assert.Contains("Estimated memory (bf16 on CPU)", console.Output);
         Assert.Equal(warns, console.Output.Contains("no native bf16 matrix products"));
     }

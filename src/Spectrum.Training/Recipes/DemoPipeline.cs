@@ -100,6 +100,7 @@ public sealed class DemoPipeline
     public const SyntheticTask FineTuneTask = SyntheticTask.KeyValueRecall;
 
     private readonly DemoOptions _options;
+    private readonly IReadOnlyList<SyntheticExample> _fineTuneExamples;
     private readonly IReadOnlyList<SyntheticExample> _heldOut;
     private DemoPretraining? _pretrained;
 
@@ -112,6 +113,7 @@ public sealed class DemoPipeline
         // The held-out examples come after the training ones in the same stream: the recall table is fixed by the seed,
         // so the keys recur (learning the table is the task) but these exact examples are never trained on.
         var recall = SyntheticCorpus.Generate(FineTuneTask, options.Size.FineTuneExamples + options.Size.EvaluationExamples, options.Seed);
+        _fineTuneExamples = recall.Take(options.Size.FineTuneExamples).ToList();
         _heldOut = recall.Skip(options.Size.FineTuneExamples).ToList();
     }
 
@@ -125,6 +127,21 @@ public sealed class DemoPipeline
 
     private string Folder(string name) => Path.Combine(_options.WorkFolder, name);
 
+    /// <summary>What pretraining and fine-tuning share: this size's sequences and batches, warm-up over the first tenth, the seed.</summary>
+    private FineTuneOptions StageOptions(string model, string data, string output, FineTuneMethod method, int steps, double learningRate) => new()
+    {
+        ModelFolder = model,
+        DataPath = data,
+        OutputFolder = output,
+        Method = method,
+        Steps = steps,
+        LearningRate = learningRate,
+        WarmupSteps = Math.Max(1, steps / 10),
+        SequenceLength = _options.Size.SequenceLength,
+        BatchSize = _options.Size.BatchSize,
+        Seed = _options.Seed,
+    };
+
     /// <summary>Writes the corpora, tokenizer and initial weights, then pretrains every weight (full fine-tuning recipe).</summary>
     public DemoPretraining Pretrain(Action<FineTunePlan>? onPlan = null, Action<TrainingProgress>? onProgress = null,
         CancellationToken cancellationToken = default)
@@ -134,8 +151,7 @@ public sealed class DemoPipeline
         var pretrainExamples = SyntheticCorpus.GenerateMixed(PretrainTasks, size.PretrainExamples, _options.Seed);
         string pretrainData = Path.Combine(Folder("data"), "pretrain.jsonl");
         SyntheticCorpus.WriteJsonl(pretrainData, pretrainExamples);
-        var recall = SyntheticCorpus.Generate(FineTuneTask, size.FineTuneExamples, _options.Seed);
-        SyntheticCorpus.WriteJsonl(Path.Combine(Folder("data"), "finetune.jsonl"), recall);
+        SyntheticCorpus.WriteJsonl(Path.Combine(Folder("data"), "finetune.jsonl"), _fineTuneExamples);
 
         var texts = pretrainExamples.Select((e, i) => ChatTemplate.ChatMl.RenderText(ChatTemplate.ToMessages(e.ToRecord(pretrainData, i + 1))));
         ByteLevelTokenizerBuilder.Write(Folder("tokenizer"), texts, size.VocabularySize);
@@ -150,20 +166,10 @@ public sealed class DemoPipeline
         }
 
         var clock = Stopwatch.StartNew();
-        var result = FineTuneRecipe.Run(new FineTuneOptions
-        {
-            ModelFolder = Folder("base"),
-            DataPath = pretrainData,
-            OutputFolder = Folder("pretrain"),
-            Method = FineTuneMethod.Full,
-            Steps = size.PretrainSteps,
-            LearningRate = _options.PretrainLearningRate,
-            WarmupSteps = Math.Max(1, size.PretrainSteps / 10),
-            SequenceLength = size.SequenceLength,
-            BatchSize = size.BatchSize,
-            ValidationFraction = 0,
-            Seed = _options.Seed,
-        }, onPlan, onProgress, cancellationToken);
+        var result = FineTuneRecipe.Run(
+            StageOptions(Folder("base"), pretrainData, Folder("pretrain"), FineTuneMethod.Full, size.PretrainSteps, _options.PretrainLearningRate)
+                with { ValidationFraction = 0 },
+            onPlan, onProgress, cancellationToken);
         var losses = result.Summary.Losses;
         _pretrained = new DemoPretraining(result.ModelFolder, config, losses.Count, losses[0], losses[^1], clock.Elapsed);
         return _pretrained;
@@ -189,22 +195,13 @@ public sealed class DemoPipeline
             throw new TrainingConfigurationException($"The demo compares full and Spectrum fine-tuning; {FineTuneOptions.CliName(method)} is for `spectrum train`.");
         var size = _options.Size;
         string model = RequirePretrained().ModelFolder;
-        var options = new FineTuneOptions
+        var options = StageOptions(model, Path.Combine(Folder("data"), "finetune.jsonl"), Folder($"finetune-{FineTuneOptions.CliName(method)}"),
+            method, size.FineTuneSteps, _options.FineTuneLearningRate) with
         {
-            ModelFolder = model,
-            DataPath = Path.Combine(Folder("data"), "finetune.jsonl"),
-            OutputFolder = Folder($"finetune-{FineTuneOptions.CliName(method)}"),
-            Method = method,
             ScanResults = method == FineTuneMethod.Spectrum ? scanResults : null,
             TopPercent = method == FineTuneMethod.Spectrum ? _options.TopPercent : null,
-            Steps = size.FineTuneSteps,
-            LearningRate = _options.FineTuneLearningRate,
-            WarmupSteps = Math.Max(1, size.FineTuneSteps / 10),
-            SequenceLength = size.SequenceLength,
-            BatchSize = size.BatchSize,
             ValidationFraction = 0.1,
             ValidateEvery = size.FineTuneSteps,
-            Seed = _options.Seed,
         };
         options.Validate();
 

@@ -1,16 +1,17 @@
 // Checks the demo pipeline's guards: stages in order, only the methods it compares, and a valid selection percent.
 using Spectrum.Training.Recipes;
+using Spectrum.Training.Tests.TestSupport;
 
 namespace Spectrum.Training.Tests.Recipes;
 
 public sealed class DemoPipelineTests : IDisposable
 {
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), $"spectrum-demo-test-{Guid.NewGuid():N}");
+    private readonly TempFolder _temp = new();
+    private readonly string _folder;
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
-    }
+    public DemoPipelineTests() => _folder = _temp.File("work");
+
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void Fine_tuning_before_pretraining_names_the_missing_stage()
