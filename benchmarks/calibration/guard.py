@@ -42,7 +42,7 @@ for f in sorted(glob.glob(os.path.join(DATA, '*_1234.f64'))):
     print(f"{kind:9s} {shape:10s} {act:.1e} | {bA:.1e} {bB:.1e} {bM:.1e} | {shift(lam,dA,r,c):.1e} {shift(lam,dM,r,c):.1e} | {mA} {mM} {'VIOLATION' if act>bM else ''}")
 print("---- measured-norm model: dl = frob_diag + 4*frob_off/sqrt(n)")
 fr={}
-for line in open('frob.txt'):
+for line in open(os.path.join(DATA, 'frob.txt')):
     p=line.split(); d=dict(x.split('=') for x in p[2:]); fr[(p[0],p[1])]=d
 for f in sorted(glob.glob(os.path.join(DATA, '*_1234.f64'))):
     name=os.path.basename(f)[:-4]; kind,shape,seed=name.split('_'); r,c=map(int,shape.split('x'))

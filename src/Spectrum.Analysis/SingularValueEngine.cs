@@ -14,7 +14,7 @@ namespace Spectrum.Analysis;
 /// eigenvalues clamped at 0, descending. Only the lower triangle of G is computed (block row i of G = X_i·X[0..i]ᵀ,
 /// about 56% of the full product with 512-row blocks). <see cref="GramPrecision"/> is the precision of that product,
 /// the O(n²k) part; eigvalsh always runs in float64, because float32 syevd errs by up to 0.15·u32·n·λmax (measured),
-/// 100× more than the float32 Gram product (≤ 0.02·u32·sqrt(k)·λmax), for only ~1 s less at n = 4096.
+/// over 40× the float32 Gram product's ≤ 0.12·u32·sqrt(k)·λmax at n = 4096 (k ≤ 14,336), for only ~1 s less.
 /// <see cref="InitialPrecisionFor"/> picks the first attempt; a float32 result is kept only when
 /// <see cref="ScoreErrorBound"/> with <see cref="EigenvalueErrorModel"/> says the score cannot be off by more than
 /// <see cref="SingularValueEngineOptions.ScoreErrorBudget"/>; otherwise it is recomputed in float64 (Escalated).
@@ -138,8 +138,8 @@ public sealed class SingularValueEngine
     /// transposes) by comparing eigvalsh(float64(G32)) with eigvalsh(G64): max_i |δλ_i| / (u32·sqrt(k)·λmax) ≤ 0.12 and
     /// max_i |δλ_i| / (u32·sqrt(k)·(λ_i + mean λ)) ≤ 1.04, so both constants carry a ≥ 3.8× margin. The float32
     /// eigensolver showed max |δλ| ≤ 0.15·u32·n·λmax (why eigenvalues are always solved in float64). Measured with
-    /// `Spectrum.Benchmarks calibrate` (benchmarks/Spectrum.Benchmarks/GuardCalibration.cs, analysed by benchmarks/calibration/*.py) (it dumps the three eigenvalue sets per matrix; a numpy
-    /// script forms the ratios).
+    /// `Spectrum.Benchmarks calibrate` (benchmarks/Spectrum.Benchmarks/GuardCalibration.cs), which dumps the eigenvalue
+    /// sets per matrix for benchmarks/calibration/*.py to form the ratios.
     /// </remarks>
     public static double[] EigenvalueErrorModel(GramPrecision precision, long n, long k, ReadOnlySpan<double> eigenvaluesAscending)
     {

@@ -42,9 +42,9 @@ public static class SpectrumApp
                 .WithExample("select", "snr_results_meta-llama-Meta-Llama-3-8B.json", "--top-percent", "50");
             config.AddCommand<TrainCommand>("train")
                 .WithDescription("Fine-tune a Llama-family model: full, Spectrum-selected modules, LoRA, QLoRA or Spectrum + QLoRA.")
-                .WithExample("train", "path/to/model", "--data", "train.jsonl", "--method", "spectrum", "--selection", "snr_results_model_unfrozenparameters_25percent.yaml", "--out", "run");
+                .WithExample("train", "path/to/model", "--data", "train.jsonl", "--method", "spectrum", "--selection", "spectrum-out/unfrozen_parameters.yaml", "--out", "run");
             config.AddCommand<DemoCommand>("demo")
-                .WithDescription("Build a small synthetic Llama checkpoint with planted signal, scan it and show the selection.");
+                .WithDescription("Pretrain a small Llama on generated tasks, scan it, fine-tune it full and Spectrum-25 on a new task, and compare them.");
             config.SetExceptionHandler((exception, _) => Report(console, exception));
         });
         return app;

@@ -46,7 +46,6 @@ public sealed record LlamaRopeScaling(
 /// </summary>
 /// <param name="HeadDim">Per-head width; usually HiddenSize / NumAttentionHeads, but config.json may set it.</param>
 /// <param name="AttentionBias">Biases on q_proj, k_proj and v_proj.</param>
-/// <param name="OutputProjectionBias">A bias on o_proj (Llama's attention_bias sets both; Qwen2 has q/k/v only).</param>
 /// <param name="SlidingWindow">
 /// Mistral/Qwen2 sliding-window length, or null. Only sequences no longer than the window are accepted: for them
 /// sliding-window attention equals the full causal attention implemented here.
@@ -69,7 +68,6 @@ public sealed record LlamaConfig(
     double RopeTheta,
     LlamaRopeScaling? RopeScaling = null,
     bool AttentionBias = false,
-    bool OutputProjectionBias = false,
     int MaxPositionEmbeddings = 2048,
     int? SlidingWindow = null,
     double InitializerRange = 0.02,
@@ -77,6 +75,9 @@ public sealed record LlamaConfig(
 {
     /// <summary>The model_type values <see cref="From"/> accepts.</summary>
     public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2"];
+
+    /// <summary>A bias on o_proj: Llama's attention_bias biases all four projections, Qwen2's q/k/v only.</summary>
+    public bool OutputProjectionBias => Family == LlamaFamily.Llama && AttentionBias;
 
     /// <summary>Query heads per key/value head (grouped-query attention).</summary>
     public int QueryGroupSize => NumAttentionHeads / NumKeyValueHeads;
@@ -112,8 +113,7 @@ public sealed record LlamaConfig(
         new(family, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads,
             hiddenSize / numAttentionHeads, vocabSize, tieWordEmbeddings, RmsNormEps: 1e-5,
             RopeTheta: family == LlamaFamily.Qwen2 ? 1_000_000 : 10_000, ropeScaling,
-            AttentionBias: attentionBias || family == LlamaFamily.Qwen2,
-            OutputProjectionBias: attentionBias && family == LlamaFamily.Llama);
+            AttentionBias: attentionBias || family == LlamaFamily.Qwen2);
 
     /// <summary>HuggingFaceTB/SmolLM-135M: the product's full fine-tuning target shape.</summary>
     public static LlamaConfig SmolLM135M { get; } = new(LlamaFamily.Llama, 576, 1536, 30, 9, 3, 64, 49152,
@@ -181,12 +181,6 @@ public sealed record LlamaConfig(
         {
             throw new ArgumentException(
                 $"LlamaConfig.HeadDim must be even, since rotary embeddings rotate dimension pairs; found {HeadDim}.");
-        }
-        if (OutputProjectionBias && Family != LlamaFamily.Llama)
-        {
-            throw new ArgumentException(
-                $"LlamaConfig.OutputProjectionBias is a Llama option (attention_bias); {ModelType} never has an " +
-                "o_proj bias. Set it to false or use LlamaFamily.Llama.");
         }
         if (Family == LlamaFamily.Mistral && AttentionBias)
         {
@@ -350,8 +344,6 @@ public sealed record LlamaConfig(
             config.RopeTheta,
             ReadRopeScaling(config.RopeScaling, where),
             AttentionBias: config.AttentionBias,
-            // Llama's attention_bias also biases o_proj; Qwen2 biases q/k/v only.
-            OutputProjectionBias: family == LlamaFamily.Llama && config.AttentionBias,
             MaxPositionEmbeddings: config.MaxPositionEmbeddings ?? 2048,
             SlidingWindow: slidingWindow,
             InitializerRange: raw["initializer_range"]?.GetValueKind() == JsonValueKind.Number

@@ -8,7 +8,7 @@ namespace Spectrum.Text;
 
 /// <summary>
 /// Writes tokenizer.json (GPT-2 layout: ByteLevel pre-tokenizer with its regex, BPE over the 256 byte symbols, no
-/// normalizer, no post-processor) and tokenizer_config.json (ChatML tokens, BOS/EOS/PAD, a ChatML chat template) that
+/// normalizer, a ByteLevel post-processor) and tokenizer_config.json (ChatML tokens, BOS/EOS/PAD, a ChatML chat template) that
 /// <see cref="ModelTokenizer.Load"/> reads. The trainer is the plain greedy algorithm: count adjacent symbol pairs over
 /// the corpus's pre-tokenized words, merge the most frequent (ties to the ordinally smallest pair, as
 /// tests/reference/make_tokenizer_fixtures.py does), repeat. It recounts every pair each round, which is fine for the

@@ -67,7 +67,6 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>, IMergeableModule
     public long OutFeatures { get; }
     public Nf4Tensor Weight { get; }
 
-    /// <summary>The frozen bias, or null.</summary>
     public Tensor? Bias => bias;
 
     public override Tensor forward(Tensor input)

@@ -10,8 +10,6 @@ internal sealed class Mismatches(string context)
     private readonly List<string> _lines = [];
     private int _count;
 
-    public int Count => _count;
-
     /// <summary>Records a mismatch when |actual − expected| > tolerance (NaN only matches NaN; ±inf only itself).</summary>
     public void Check(string what, double actual, double expected, double tolerance)
     {

@@ -120,8 +120,7 @@ public class SingularValueEngineTests
         var view = w.mT; // a transposed view: non-contiguous input
         Float32.Compute(view);
         Float64.Compute(w);
-        Assert.Equal(before, TestMatrices.ToArray(w));
-        Assert.Equal(before, TestMatrices.ToArray(view.mT));
+        Assert.Equal(before, TestMatrices.ToArray(w));   // the view shares w's storage, so this covers it too
     }
 
     [Fact]

@@ -21,16 +21,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_llama_fixture import reference_logits  # noqa: E402
-from safetensors_io import read_safetensors  # noqa: E402
+from safetensors_io import read_header, read_safetensors  # noqa: E402
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 STORED = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-
-
-def header_of(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n))
 
 
 def weight_files(folder, problems):
@@ -88,7 +82,8 @@ def check(folder, expected_path, atol):
     files = weight_files(folder, problems)
     weights = {}
     for path in files:
-        metadata = header_of(path).get("__metadata__") or {}
+        with open(path, "rb") as f:
+            metadata = read_header(f).get("__metadata__") or {}
         if metadata.get("format") != "pt":
             problems.append(f"metadata: {os.path.basename(path)} has __metadata__ {metadata}, expected format 'pt'")
         weights.update(read_safetensors(path))

@@ -37,10 +37,15 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(blob)
 
 
+def read_header(f):
+    """The JSON header of an open safetensors file (metadata included); leaves f at the start of the data."""
+    n = struct.unpack("<Q", f.read(8))[0]
+    return json.loads(f.read(n))
+
+
 def read_safetensors(path):
     with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
+        header = read_header(f)
         data = f.read()
     out = {}
     for name, entry in header.items():
