@@ -23,6 +23,32 @@ public sealed class CheckpointLoaderTests
     private static void Write(string folder, LlamaConfig config, IReadOnlyList<TensorToWrite> tensors, long maxShardBytes = long.MaxValue) =>
         ShardedCheckpointWriter.Write(folder, tensors, maxShardBytes, config.ToConfigJson("float32"));
 
+    /// <summary>Tensors larger than a span copy in blocks of rows; tiny blocks here exercise that path (same bytes as one copy).</summary>
+    [Fact]
+    public void Copying_in_blocks_of_rows_loads_the_same_weights()
+    {
+        using var folder = new TemporaryFolder();
+        using var source = new LlamaForCausalLM(Config, generator: new Generator(6));
+        Write(folder.Path, Config, TensorsOf(source));
+        long saved = CheckpointLoader.ChunkBytes;
+        LlamaForCausalLM chunked;
+        try
+        {
+            CheckpointLoader.ChunkBytes = 100;   // under one 32-float row: one row per block
+            chunked = LlamaForCausalLM.FromPretrained(folder.Path);
+        }
+        finally
+        {
+            CheckpointLoader.ChunkBytes = saved;
+        }
+        using (chunked)
+        {
+            var loaded = chunked.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, parameter) in source.named_parameters())
+                Assert.Equal(Tensors.Floats(parameter), Tensors.Floats(loaded[name]));
+        }
+    }
+
     [Fact]
     public void Diverted_tensors_go_to_the_callback_in_the_models_dtype_and_the_rest_load_as_usual()
     {
