@@ -123,7 +123,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Select_reproduces_a_published_llama3_selection()
     {
-        string published = Path.Combine(RepositoryRoot, "..", "shared", "published-scans", "snr_results_meta-llama-Meta-Llama-3-8B.json");
+        string published = Path.Combine(RepositoryRoot, "tests", "reference", "fixtures", "published-scans", "snr_results_meta-llama-Meta-Llama-3-8B.json");
         string output = Path.Combine(_folder, "select-out");
         var (code, text) = Run("select", published, "--top-percent", "50", "--out", output);
 

@@ -7,8 +7,8 @@ internal static class RepositoryPaths
 {
     public static string Root { get; } = FindRoot();
 
-    /// <summary>shared/published-scans beside the clone (../shared from the repository root), as in CI.</summary>
-    public static string PublishedScans => Path.GetFullPath(Path.Combine(Root, "..", "shared", "published-scans"));
+    /// <summary>The reference's published scans, committed as test data.</summary>
+    public static string PublishedScans => Path.Combine(Root, "tests", "reference", "fixtures", "published-scans");
 
     public static string PublishedScan(string fileName) => Path.Combine(PublishedScans, fileName);
 
