@@ -36,6 +36,8 @@ public sealed class AdamWOptimizer : IDisposable
     private readonly Dictionary<string, Parameter> _masters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MutableState> _state = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tensor> _rowMasks = new(StringComparer.Ordinal);
+    // The same row ranges as (start, end) row pairs, clamped, ordered and merged: the rows the kernel updates.
+    private readonly Dictionary<string, List<(long Start, long End)>> _rowRanges = new(StringComparer.Ordinal);
 
     /// <param name="parameters">The trainable parameters (e.g. <see cref="Trainable"/>); each must require gradients.</param>
     /// <param name="rowRanges">From <see cref="FreezeReport.RowRanges"/>: rows outside the ranges never change.</param>
@@ -77,6 +79,7 @@ public sealed class AdamWOptimizer : IDisposable
             var parameter = _parameters.FirstOrDefault(p => p.Name == name).Parameter
                 ?? throw new TrainingConfigurationException($"A row range is given for \"{name}\", which is not among the optimizer's trainable parameters.");
             _rowMasks[name] = RowMask(Optimized(name, parameter), ranges);
+            _rowRanges[name] = MergedRows(parameter.shape[0], ranges);
         }
     }
 
@@ -173,10 +176,16 @@ public sealed class AdamWOptimizer : IDisposable
         }
     }
 
+    /// <summary>
+    /// False makes <see cref="Step"/> use tensor operations for every parameter instead of the one-pass kernel
+    /// (<see cref="FusedAdamW"/>), which it otherwise uses wherever the tensors allow (CPU, contiguous, float32); the two
+    /// agree to rounding, and tests compare them.
+    /// </summary>
+    internal bool UseFusedKernel { get; set; } = true;
+
     /// <summary>One AdamW update of every parameter that has a gradient; parameters without one are skipped entirely, as in PyTorch.</summary>
     public void Step()
     {
-        double lr = LearningRate, beta1 = Options.Beta1, beta2 = Options.Beta2;
         AccumulateGradients();
         using var noGrad = torch.no_grad();
         foreach (var (name, modelParameter, decays) in _parameters)
@@ -187,29 +196,80 @@ public sealed class AdamWOptimizer : IDisposable
             if (grad is null)
                 continue;
             var state = _state[name];
-            _rowMasks.TryGetValue(name, out var mask);
-            if (mask is not null)
-                grad.mul_(mask);   // usually masked already (MaskFrozenRowGradients); 0/1 masks are idempotent
             state.Step++;
-
-            if (decays && Options.WeightDecay != 0)
-            {
-                // Masked rows are multiplied by exactly 1.0, so they stay bit-identical.
-                if (mask is null)
-                    parameter.mul_(1 - lr * Options.WeightDecay);
-                else
-                    parameter.mul_(mask * (-lr * Options.WeightDecay) + 1.0);
-            }
-            state.ExpAvg.mul_(beta1).add_(grad, alpha: 1 - beta1);
-            state.ExpAvgSq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
-            double biasCorrection1 = 1 - Math.Pow(beta1, state.Step);
-            double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, state.Step));
-            var denominator = state.ExpAvgSq.sqrt().div_(biasCorrection2Sqrt).add_(Options.Eps);   // one temporary, not two
-            // Masked rows have zero moments, so their update is exactly (−)0.
-            parameter.addcdiv_(state.ExpAvg, denominator, value: -lr / biasCorrection1);
-            if (!ReferenceEquals(parameter, modelParameter))
-                modelParameter.copy_(parameter);   // round to nearest bf16/f16
+            var constants = AdamWConstants.For(Options, LearningRate, decays, state.Step);
+            if (UseFusedKernel && CanFuse(parameter, grad, state, modelParameter))
+                FusedStep(name, parameter, grad, state, modelParameter, constants);
+            else
+                TensorOpsStep(name, parameter, grad, state, modelParameter, decays);
         }
+    }
+
+    /// <summary>The kernel needs flat float32 CPU memory for the weight as trained, its gradient and both moments.</summary>
+    private static bool CanFuse(Tensor parameter, Tensor grad, MutableState state, Parameter modelParameter)
+    {
+        static bool Flat(Tensor t) => t.is_cpu() && t.dtype == ScalarType.Float32 && t.is_contiguous();
+        bool roundedTargetOk = ReferenceEquals(parameter, modelParameter)
+            || (modelParameter.dtype is ScalarType.BFloat16 or ScalarType.Float16 && modelParameter.is_cpu() && modelParameter.is_contiguous());
+        return Flat(parameter) && Flat(grad) && Flat(state.ExpAvg) && Flat(state.ExpAvgSq) && grad.numel() == parameter.numel() && roundedTargetOk;
+    }
+
+    private unsafe void FusedStep(string name, Tensor parameter, Tensor grad, MutableState state, Parameter modelParameter, in AdamWConstants constants)
+    {
+        bool master = !ReferenceEquals(parameter, modelParameter);
+        bool writeBf16 = master && modelParameter.dtype == ScalarType.BFloat16;
+        long rowElements = parameter.dim() == 0 ? 1 : parameter.numel() / Math.Max(1, parameter.shape[0]);
+        fixed (byte* p = parameter.bytes, g = grad.bytes, m = state.ExpAvg.bytes, v = state.ExpAvgSq.bytes)
+        fixed (byte* rounded = writeBf16 ? modelParameter.bytes : Span<byte>.Empty)
+        {
+            // Rows a row range leaves frozen are skipped: their weights and (zero) moments stay exactly as they are.
+            foreach (var (startRow, rows) in ActiveRows(name, parameter))
+            {
+                FusedAdamW.Update((float*)p, (float*)g, (float*)m, (float*)v, writeBf16 ? (ushort*)rounded : null,
+                    startRow * rowElements, rows * rowElements, constants);
+            }
+        }
+        if (master && !writeBf16)
+            modelParameter.copy_(parameter);   // float16: rounded by LibTorch's conversion
+    }
+
+    /// <summary>(first row, row count) of each stretch the optimizer updates: all rows, or the unfrozen ones of a row range.</summary>
+    private IEnumerable<(long StartRow, long Rows)> ActiveRows(string name, Tensor parameter)
+    {
+        long rows = parameter.dim() == 0 ? 1 : parameter.shape[0];
+        if (!_rowRanges.TryGetValue(name, out var ranges))
+        {
+            yield return (0, rows);
+            yield break;
+        }
+        foreach (var (start, end) in ranges)
+            yield return (start, end - start);
+    }
+
+    /// <summary>The same update as tensor operations (PyTorch's single-tensor AdamW, op for op): the general path and the kernel's cross-check.</summary>
+    private void TensorOpsStep(string name, Tensor parameter, Tensor grad, MutableState state, Parameter modelParameter, bool decays)
+    {
+        double lr = LearningRate, beta1 = Options.Beta1, beta2 = Options.Beta2;
+        _rowMasks.TryGetValue(name, out var mask);
+        if (mask is not null)
+            grad.mul_(mask);   // usually masked already (MaskFrozenRowGradients); 0/1 masks are idempotent
+        if (decays && Options.WeightDecay != 0)
+        {
+            // Masked rows are multiplied by exactly 1.0, so they stay bit-identical.
+            if (mask is null)
+                parameter.mul_(1 - lr * Options.WeightDecay);
+            else
+                parameter.mul_(mask * (-lr * Options.WeightDecay) + 1.0);
+        }
+        state.ExpAvg.mul_(beta1).add_(grad, alpha: 1 - beta1);
+        state.ExpAvgSq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
+        double biasCorrection1 = 1 - Math.Pow(beta1, state.Step);
+        double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, state.Step));
+        var denominator = state.ExpAvgSq.sqrt().div_(biasCorrection2Sqrt).add_(Options.Eps);   // one temporary, not two
+        // Masked rows have zero moments, so their update is exactly (−)0.
+        parameter.addcdiv_(state.ExpAvg, denominator, value: -lr / biasCorrection1);
+        if (!ReferenceEquals(parameter, modelParameter))
+            modelParameter.copy_(parameter);   // round to nearest bf16/f16
     }
 
     /// <summary>Drops every gradient (set to none, as PyTorch and HF do), so an unused parameter skips the next step.</summary>
@@ -270,6 +330,7 @@ public sealed class AdamWOptimizer : IDisposable
         _masters.Clear();
         _state.Clear();
         _rowMasks.Clear();
+        _rowRanges.Clear();
     }
 
     private static void RequireSameLayout(string name, string what, Tensor expected, Tensor found)
@@ -299,6 +360,20 @@ public sealed class AdamWOptimizer : IDisposable
         Array.Fill(shape, 1L);
         shape[0] = rows;
         return mask.reshape(shape).DetachFromDisposeScope();
+    }
+
+    /// <summary>Row ranges clamped to the tensor, sorted and merged, so no row is updated twice.</summary>
+    private static List<(long Start, long End)> MergedRows(long rows, IReadOnlyList<RowRange> ranges)
+    {
+        var merged = new List<(long Start, long End)>();
+        foreach (var (start, end) in ranges.Select(r => (r.Start, End: Math.Min(r.End ?? rows, rows))).Where(r => r.End > r.Start).OrderBy(r => r.Start))
+        {
+            if (merged.Count > 0 && start <= merged[^1].End)
+                merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, end));
+            else
+                merged.Add((start, end));
+        }
+        return merged;
     }
 
     /// <exception cref="TrainingConfigurationException">A hyper-parameter AdamW cannot use.</exception>

@@ -270,6 +270,5 @@ public sealed class Nf4TensorTests
         return torch.randn(rows, cols, generator: generator);
     }
 
-    private static float[] Floats(JsonElement array) =>
-        array.EnumerateArray().Select(e => BitConverter.Int32BitsToSingle(int.Parse(e.GetString()!, NumberStyles.HexNumber, CultureInfo.InvariantCulture))).ToArray();
+    private static float[] Floats(JsonElement array) => RepositoryPaths.Floats(array);
 }

@@ -16,9 +16,11 @@ Run:   /usr/bin/python3 tests/reference/make_nf4_fixture.py           (rewrite t
        /usr/bin/python3 tests/reference/make_nf4_fixture.py --check   (regenerate in memory and compare with the file)
 Needs Debian's python3-torch (1.13).
 """
-import json, os, struct, sys
+import os, struct
 
 import torch
+
+from fixture_io import write_or_check
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixtures", "nf4", "nf4_reference.json")
@@ -76,19 +78,7 @@ def compute():
 
 
 def main():
-    text = json.dumps(compute(), indent=1) + "\n"
-    if "--check" in sys.argv:
-        with open(FIXTURE) as f:
-            committed = f.read()
-        if committed != text:
-            print(f"{FIXTURE} differs from a fresh computation; rerun without --check and review the diff.")
-            sys.exit(1)
-        print("nf4 fixture matches")
-        return
-    os.makedirs(os.path.dirname(FIXTURE), exist_ok=True)
-    with open(FIXTURE, "w") as f:
-        f.write(text)
-    print("wrote", FIXTURE)
+    write_or_check(FIXTURE, compute(), "nf4")
 
 
 if __name__ == "__main__":
