@@ -16,7 +16,7 @@ namespace Spectrum.Modeling;
 /// </summary>
 internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<CheckpointedLayerFunction>
 {
-    private const int FixedArguments = 4; // layer, hidden, cos, sin; trainable parameters follow
+    private const int FixedArguments = 5; // layer, hidden, cos, sin, allowed pairs (empty: causal); trainable parameters follow
 
     public override string Name => nameof(CheckpointedLayerFunction);
 
@@ -25,8 +25,8 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
 
     private static long s_recomputations;
 
-    /// <summary>hidden is (batch, seq, hidden); cos/sin are (batch, seq, head_dim).</summary>
-    public static Tensor Run(LlamaDecoderLayer layer, Tensor hidden, Tensor cos, Tensor sin)
+    /// <summary>hidden is (batch, seq, hidden); cos/sin are (batch, seq, head_dim); allowedPairs as <see cref="LlamaDecoderLayer.forward"/> takes it.</summary>
+    public static Tensor Run(LlamaDecoderLayer layer, Tensor hidden, Tensor cos, Tensor sin, Tensor? allowedPairs)
     {
         // By the next forward the engine has consumed the last backward's gradients; don't carry them into it.
         ReturnedGradients.Release();
@@ -36,6 +36,8 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         arguments[1] = hidden;
         arguments[2] = cos;
         arguments[3] = sin;
+        // Saved for backward like cos and sin, so it must be a tensor: an empty one stands for "causal".
+        arguments[4] = allowedPairs ?? torch.empty(0, dtype: ScalarType.Bool);
         trainable.CopyTo(arguments, FixedArguments);
         return apply(arguments);
     }
@@ -44,14 +46,14 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
     {
         var layer = (LlamaDecoderLayer)vars[0];
         var hidden = (Tensor)vars[1];
-        ctx.save_for_backward([hidden, (Tensor)vars[2], (Tensor)vars[3]]);
+        ctx.save_for_backward([hidden, (Tensor)vars[2], (Tensor)vars[3], (Tensor)vars[4]]);
         ctx.save_data("layer", layer);
         ctx.save_data("parameters", vars.Skip(FixedArguments).Cast<Parameter>().ToArray());
         ctx.save_data("inputRequiresGrad", hidden.requires_grad);
         ctx.save_data("rngState", torch.random.get_rng_state().DetachFromDisposeScope());
         // TorchSharp calls forward with autograd disabled, so the layer's intermediates are freed right away.
         using var scope = torch.NewDisposeScope();
-        return layer.call(hidden, (Tensor)vars[2], (Tensor)vars[3]).MoveToOuterDisposeScope();
+        return layer.call(hidden, (Tensor)vars[2], (Tensor)vars[3], AllowedPairsOrNull((Tensor)vars[4])).MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -72,7 +74,7 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         torch.random.set_rng_state(forwardRng);
         try
         {
-            output = layer.call(input, saved[1], saved[2]);
+            output = layer.call(input, saved[1], saved[2], AllowedPairsOrNull(saved[3]));
         }
         finally
         {
@@ -86,10 +88,12 @@ internal sealed class CheckpointedLayerFunction : autograd.SingleTensorFunction<
         inputs.AddRange(parameters);
         var gradients = torch.autograd.grad([output], inputs, [gradOutput]);
 
-        // One entry per forward argument: null for the layer, cos and sin (no gradient), then the computed ones.
-        var result = new List<Tensor> { null!, inputRequiresGrad ? gradients[0] : null!, null!, null! };
+        // One entry per forward argument: null for the layer, cos, sin and the mask (no gradient), then the computed ones.
+        var result = new List<Tensor> { null!, inputRequiresGrad ? gradients[0] : null!, null!, null!, null! };
         result.AddRange(gradients.Skip(inputRequiresGrad ? 1 : 0));
         // The engine copies the returned handles after we return, so ours must outlive this scope.
         return ReturnedGradients.Keep(result);
     }
+
+    private static Tensor? AllowedPairsOrNull(Tensor saved) => saved.numel() == 0 ? null : saved;
 }

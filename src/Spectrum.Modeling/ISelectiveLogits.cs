@@ -14,6 +14,8 @@ public interface ISelectiveLogits
     /// <summary>
     /// Logits (n, vocab) float32 at <paramref name="flatPositions"/> (n) int64, indices into the flattened (batch·seq)
     /// grid of <paramref name="inputIds"/> (batch, seq); equal (to rounding) to the same rows of the full forward.
+    /// With <paramref name="documentIds"/> (batch, seq) int64, rows pack several documents that must not see each other
+    /// (see <see cref="PackedDocuments"/>); null: attention is causal over each whole row.
     /// </summary>
-    Tensor LogitsAt(Tensor inputIds, Tensor flatPositions);
+    Tensor LogitsAt(Tensor inputIds, Tensor flatPositions, Tensor? documentIds = null);
 }

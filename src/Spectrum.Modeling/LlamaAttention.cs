@@ -9,7 +9,7 @@ namespace Spectrum.Modeling;
 /// q/k/v/o projections are typed as plain <c>Module&lt;Tensor, Tensor&gt;</c> so adapters (LoRA, quantised
 /// wrappers) can stand in for them under the same checkpoint names; see <see cref="LlamaForCausalLM.ReplaceModule"/>.
 /// </summary>
-public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
+public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor?, Tensor>
 {
     public static IReadOnlyList<string> ProjectionNames { get; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
 
@@ -62,8 +62,12 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         SubmoduleSlots.Replace(_internal_submodules, this, name, replacement);
     }
 
-    /// <summary>x is (batch, seq, hidden); cos/sin are (batch, seq, head_dim); returns (batch, seq, hidden).</summary>
-    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    /// <summary>
+    /// x is (batch, seq, hidden); cos/sin are (batch, seq, head_dim); <paramref name="allowedPairs"/> is null for causal
+    /// attention over the whole row, or (batch, 1, seq, seq) bool, true where query i may attend key j (causal and within
+    /// one packed document); returns (batch, seq, hidden).
+    /// </summary>
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? allowedPairs)
     {
         using var scope = torch.NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1];
@@ -76,7 +80,7 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         Tensor attended;
         if (UsesEagerAttention(q.dtype, batch, _heads, seq))
         {
-            attended = GroupedEagerAttention(q, k, v, group);
+            attended = GroupedEagerAttention(q, k, v, group, allowedPairs);
         }
         else
         {
@@ -86,8 +90,10 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
                 k = k.repeat_interleave(group, dim: 1);                                      // (batch, heads, seq, head_dim)
                 v = v.repeat_interleave(group, dim: 1);
             }
-            // Default scale is 1/sqrt(head_dim), as in Llama.
-            attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true); // (batch, heads, seq, head_dim)
+            // Default scale is 1/sqrt(head_dim), as in Llama. A mask replaces the causal flag (it is causal itself).
+            attended = allowedPairs is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)     // (batch, heads, seq, head_dim)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: allowedPairs);
         }
         var merged = attended.transpose(1, 2).reshape(batch, seq, _heads * _headDim);      // (batch, seq, heads·head_dim)
         return o_proj.call(merged).MoveToOuterDisposeScope();
@@ -123,13 +129,23 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// <param name="q">(batch, heads, seq, head_dim)</param>
     /// <param name="k">(batch, kv_heads, seq, head_dim)</param>
     /// <param name="v">(batch, kv_heads, seq, head_dim)</param>
-    internal static Tensor GroupedEagerAttention(Tensor q, Tensor k, Tensor v, int group)
+    /// <param name="allowedPairs">Null (causal), or (batch, 1, seq, seq) bool: true where query i may attend key j.</param>
+    internal static Tensor GroupedEagerAttention(Tensor q, Tensor k, Tensor v, int group, Tensor? allowedPairs = null)
     {
         long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], headDim = q.shape[3], keyValueHeads = k.shape[1];
         var stacked = q.reshape(batch, keyValueHeads, group * seq, headDim);                  // row g·seq + s is query s of head kv·group + g
         var scores = torch.matmul(stacked, k.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(headDim)); // (batch, kv_heads, group·seq, seq)
-        var future = torch.ones(seq, seq, dtype: ScalarType.Bool, device: q.device).triu_(1);   // key after query
-        scores = scores.masked_fill_(group > 1 ? future.repeat(group, 1) : future, double.NegativeInfinity);
+        var masked = allowedPairs is null
+            ? torch.ones(seq, seq, dtype: ScalarType.Bool, device: q.device).triu_(1)          // key after query
+            : allowedPairs.logical_not();                                                    // (batch, 1, seq, seq)
+        if (group > 1)
+        {
+            // Tiled along the query axis, matching the stacked rows: row g·seq + s is query s.
+            var tiles = Enumerable.Repeat(1L, (int)masked.dim()).ToArray();
+            tiles[^2] = group;
+            masked = masked.repeat(tiles);
+        }
+        scores = scores.masked_fill_(masked, double.NegativeInfinity);
         var softmaxType = q.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : q.dtype;
         var probabilities = nn.functional.softmax(scores, -1, softmaxType).to(q.dtype);
         return torch.matmul(probabilities, v).reshape(batch, heads, seq, headDim);

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Spectrum.Modeling;
 
-public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
+public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor?, Tensor>
 {
     // Field names are the checkpoint keys ("model.layers.{i}.self_attn…", "…input_layernorm.weight").
     private readonly LlamaAttention self_attn;
@@ -33,11 +33,14 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
 
     public LlamaRmsNorm PostAttentionLayerNorm => post_attention_layernorm;
 
-    /// <summary>x is (batch, seq, hidden); cos/sin are (batch, seq, head_dim); returns (batch, seq, hidden).</summary>
-    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    /// <summary>
+    /// x is (batch, seq, hidden); cos/sin are (batch, seq, head_dim); <paramref name="allowedPairs"/> is null (causal over
+    /// the row) or (batch, 1, seq, seq) bool, see <see cref="PackedDocuments.AllowedPairs"/>; returns (batch, seq, hidden).
+    /// </summary>
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? allowedPairs)
     {
         using var scope = torch.NewDisposeScope();
-        var afterAttention = x.add(self_attn.call(input_layernorm.call(x), cos, sin));
+        var afterAttention = x.add(self_attn.call(input_layernorm.call(x), cos, sin, allowedPairs));
         var output = afterAttention.add(mlp.call(post_attention_layernorm.call(afterAttention)));
         return output.MoveToOuterDisposeScope();
     }

@@ -110,9 +110,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
     }
 
     /// <summary>
-    /// As <see cref="forward(Tensor)"/> with explicit (batch, seq) int64 positions, e.g. restarting at each document of
-    /// a packed row. Positions only change the rotary embeddings: attention stays causal over the whole row, as in
-    /// Hugging Face's eager/SDPA paths, so packed documents still see earlier documents unless the caller masks them.
+    /// As <see cref="forward(Tensor)"/> with explicit (batch, seq) int64 positions. Positions only change the rotary
+    /// embeddings: attention stays causal over the whole row, as in Hugging Face's eager/SDPA paths. To keep packed
+    /// documents apart use <see cref="ForwardPacked"/>.
     /// </summary>
     public Tensor forward(Tensor inputIds, Tensor positionIds)
     {
@@ -121,8 +121,20 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
         return Head(hidden).MoveToOuterDisposeScope();                                       // (batch, seq, vocab)
     }
 
+    /// <summary>
+    /// Logits (batch, seq, vocab) float32 for rows that pack several documents: <paramref name="documentIds"/> (batch,
+    /// seq) int64 marks them (<see cref="PackedDocuments"/>); each gets positions from 0 and attends only to itself.
+    /// </summary>
+    public Tensor ForwardPacked(Tensor inputIds, Tensor documentIds)
+    {
+        PackedDocuments.Validate(documentIds, inputIds);
+        using var scope = torch.NewDisposeScope();
+        var hidden = Hidden(inputIds, documentIds);                                          // (batch, seq, hidden)
+        return Head(hidden).MoveToOuterDisposeScope();                                       // (batch, seq, vocab)
+    }
+
     /// <inheritdoc />
-    public Tensor LogitsAt(Tensor inputIds, Tensor flatPositions)
+    public Tensor LogitsAt(Tensor inputIds, Tensor flatPositions, Tensor? documentIds = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         ArgumentNullException.ThrowIfNull(flatPositions);
@@ -139,11 +151,18 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
                     $"flatPositions range over [{smallest}, {largest}], but the input has batch·seq = {grid} positions; " +
                     "index them as b·seq + t with 0 ≤ t < seq.", nameof(flatPositions));
         }
+        if (documentIds is not null)
+            PackedDocuments.Validate(documentIds, inputIds);
         using var scope = torch.NewDisposeScope();
-        var hidden = model.call(inputIds, DefaultPositions(inputIds));                       // (batch, seq, hidden)
+        var hidden = Hidden(inputIds, documentIds);                                          // (batch, seq, hidden)
         var rows = hidden.reshape(-1, hidden.shape[^1]).index_select(0, flatPositions);      // (n, hidden)
         return Head(rows).MoveToOuterDisposeScope();                                         // (n, vocab)
     }
+
+    /// <summary>Final hidden states: causal over each row, or per packed document when <paramref name="documentIds"/> is given.</summary>
+    private Tensor Hidden(Tensor inputIds, Tensor? documentIds) => documentIds is null
+        ? model.call(inputIds, DefaultPositions(inputIds))
+        : model.Forward(inputIds, PackedDocuments.Positions(documentIds), PackedDocuments.AllowedPairs(documentIds));
 
     /// <summary>0..seq-1 in every row: (batch, seq) int64.</summary>
     private static Tensor DefaultPositions(Tensor inputIds) =>

@@ -42,8 +42,14 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Recompute each decoder layer during backward instead of keeping its activations.</summary>
     public bool GradientCheckpointing { get; set; }
 
-    /// <summary>inputIds and positionIds are (batch, seq) int64; returns (batch, seq, hidden).</summary>
-    public override Tensor forward(Tensor inputIds, Tensor positionIds)
+    /// <summary>inputIds and positionIds are (batch, seq) int64; returns (batch, seq, hidden). Attention is causal over each row.</summary>
+    public override Tensor forward(Tensor inputIds, Tensor positionIds) => Forward(inputIds, positionIds, null);
+
+    /// <summary>
+    /// As <see cref="forward"/>, with attention limited to <paramref name="allowedPairs"/> when given: (batch, 1, seq,
+    /// seq) bool, true where query i may attend key j (<see cref="PackedDocuments.AllowedPairs"/>).
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor? allowedPairs)
     {
         long seq = inputIds.shape[^1];
         if (_config.SlidingWindow is int window && seq > window)
@@ -66,8 +72,8 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
         foreach (var layer in _layerList)
         {
             hidden = UseCheckpointing(hidden, layer)
-                ? CheckpointedLayerFunction.Run(layer, hidden, cos, sin)
-                : layer.call(hidden, cos, sin);
+                ? CheckpointedLayerFunction.Run(layer, hidden, cos, sin, allowedPairs)
+                : layer.call(hidden, cos, sin, allowedPairs);
         }
         return norm.call(hidden).MoveToOuterDisposeScope();
     }

@@ -5,9 +5,10 @@ namespace Spectrum.Text;
 /// One training row of exactly the packed length. <see cref="Labels"/> are aligned with <see cref="InputIds"/>, not
 /// shifted (Labels[i] is InputIds[i] or <see cref="SequencePacker.IgnoreLabel"/>), as Hugging Face does: the loss
 /// compares the prediction at position i-1 with Labels[i], so Labels[0] never counts. Positions from
-/// <see cref="TokenCount"/> on are padding.
+/// <see cref="TokenCount"/> on are padding. <see cref="DocumentIds"/> numbers the examples in the row 0, 1, 2, …
+/// (the padding after them one more), for training that keeps packed examples from attending to each other.
 /// </summary>
-public sealed record PackedSequence(int[] InputIds, int[] Labels, int TokenCount);
+public sealed record PackedSequence(int[] InputIds, int[] Labels, int TokenCount, int[] DocumentIds);
 
 /// <summary>The packed rows and what packing had to do to fit the examples.</summary>
 public sealed record PackedDataset(
@@ -24,8 +25,9 @@ public sealed record PackedDataset(
 /// Greedy packing that drops nothing: examples are placed one after another in their given order (each already ends
 /// with EOS, which separates them); an example that does not fit in the space left starts a new row, and the row it
 /// leaves is padded. An example longer than a row starts a new row and continues over as many rows as it needs
-/// (counted in <see cref="PackedDataset.SplitExampleCount"/>), so no token is truncated. Packed examples can attend
-/// to earlier ones in the same row; the EOS between them is what tells the model a new one starts.
+/// (counted in <see cref="PackedDataset.SplitExampleCount"/>), so no token is truncated; each row's part of it is a
+/// document of its own there. Whether packed examples may attend to earlier ones in the same row is the trainer's
+/// choice (<see cref="PackedSequence.DocumentIds"/> lets it keep them apart).
 /// </summary>
 public static class SequencePacker
 {
@@ -41,7 +43,9 @@ public static class SequencePacker
         var rows = new List<PackedSequence>();
         var ids = new List<int>(sequenceLength);
         var labels = new List<int>(sequenceLength);
+        var documents = new List<int>(sequenceLength);
         int exampleCount = 0, splitCount = 0, paddingCount = 0;
+        int document = -1;   // the current example's number within the current row
 
         void FinishRow()
         {
@@ -51,10 +55,13 @@ public static class SequencePacker
             {
                 ids.Add(padId);
                 labels.Add(IgnoreLabel);
+                documents.Add(document + 1);
             }
-            rows.Add(new PackedSequence([.. ids], [.. labels], tokenCount));
+            rows.Add(new PackedSequence([.. ids], [.. labels], tokenCount, [.. documents]));
             ids.Clear();
             labels.Clear();
+            documents.Clear();
+            document = 0;   // a split example continues as the next row's first document
         }
 
         foreach (TokenizedExample example in examples)
@@ -69,6 +76,7 @@ public static class SequencePacker
             {
                 splitCount++;
             }
+            document = ids.Count == 0 ? 0 : document + 1;
             for (int i = 0; i < example.Length; i++)
             {
                 if (ids.Count == sequenceLength)
@@ -77,6 +85,7 @@ public static class SequencePacker
                 }
                 ids.Add(example.InputIds[i]);
                 labels.Add(example.LossMask[i] ? example.InputIds[i] : IgnoreLabel);
+                documents.Add(document);
             }
         }
         if (ids.Count > 0)

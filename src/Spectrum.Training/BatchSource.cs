@@ -6,14 +6,17 @@ namespace Spectrum.Training;
 /// <summary>
 /// One micro-batch. <paramref name="InputIds"/> (batch, seq) int64; <paramref name="Labels"/> (batch, seq) int64,
 /// aligned with the inputs (label[t] is token t itself, HF style) with <see cref="CausalLmLoss.IgnoreIndex"/> where
-/// no loss is wanted; the loss shifts them by one. The trainer disposes a batch once used.
+/// no loss is wanted; the loss shifts them by one. <paramref name="DocumentIds"/>: null, or (batch, seq) int64 marking
+/// the documents packed into each row, which then attend only to themselves (<see cref="Modeling.PackedDocuments"/>).
+/// The trainer disposes a batch once used.
 /// </summary>
-public sealed record Batch(Tensor InputIds, Tensor Labels) : IDisposable
+public sealed record Batch(Tensor InputIds, Tensor Labels, Tensor? DocumentIds = null) : IDisposable
 {
     public void Dispose()
     {
         InputIds.Dispose();
         Labels.Dispose();
+        DocumentIds?.Dispose();
     }
 }
 

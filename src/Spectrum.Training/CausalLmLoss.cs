@@ -56,6 +56,26 @@ public static class CausalLmLoss
         return nn.functional.cross_entropy(logits.to_type(ScalarType.Float32), targets, reduction: nn.Reduction.Sum).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Labels with −100 at the first token of every packed document but a row's first (where a document id differs from
+    /// the previous token's): that token would be predicted from the previous document, which an isolated document
+    /// cannot see. Hugging Face's flattening collator drops the same targets.
+    /// </summary>
+    /// <param name="labels">(batch, seq) int64.</param>
+    /// <param name="documentIds">(batch, seq) int64, as <see cref="Modeling.PackedDocuments"/> reads them.</param>
+    public static Tensor WithoutDocumentStarts(Tensor labels, Tensor documentIds)
+    {
+        using var scope = torch.NewDisposeScope();
+        long seq = labels.shape[1];
+        var result = labels.clone();
+        if (seq > 1)
+        {
+            var starts = documentIds.narrow(1, 1, seq - 1).ne(documentIds.narrow(1, 0, seq - 1));   // (b, s−1) for t ≥ 1
+            result.narrow(1, 1, seq - 1).masked_fill_(starts, IgnoreIndex);
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Positions that contribute to the loss: labels[:, 1:] ≠ −100.</summary>
     public static long CountTargets(Tensor labels)
     {

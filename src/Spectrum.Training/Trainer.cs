@@ -305,22 +305,36 @@ public sealed class Trainer : IDisposable
     private Tensor SummedLoss(Batch batch)
     {
         if (_model is not ISelectiveLogits selective)
+        {
+            if (batch.DocumentIds is not null)
+                throw new TrainingConfigurationException(
+                    $"The batches mark packed documents to keep apart, but the model ({_model.GetType().Name}) cannot mask attention " +
+                    $"between them: it does not implement {nameof(ISelectiveLogits)}. Use a model that does, or batches without document ids.");
             return CausalLmLoss.SumOverTargets(_model.call(batch.InputIds), batch.Labels);   // (b, s, v) logits
+        }
         var (positions, targets) = CausalLmLoss.Targets(batch.Labels);
-        return CausalLmLoss.SumOverSelected(selective.LogitsAt(batch.InputIds, positions), targets);   // (n, v) logits
+        return CausalLmLoss.SumOverSelected(selective.LogitsAt(batch.InputIds, positions, batch.DocumentIds), targets);   // (n, v) logits
     }
 
     private static Batch CheckedBatch(Batch batch, string source)
     {
         if (batch.InputIds.dim() != 2 || !batch.InputIds.shape.SequenceEqual(batch.Labels.shape)
-            || batch.InputIds.dtype != ScalarType.Int64 || batch.Labels.dtype != ScalarType.Int64)
+            || batch.InputIds.dtype != ScalarType.Int64 || batch.Labels.dtype != ScalarType.Int64
+            || (batch.DocumentIds is { } documents && (!documents.shape.SequenceEqual(batch.InputIds.shape) || documents.dtype != ScalarType.Int64)))
         {
-            var message = $"The {source} batch source returned input ids {batch.InputIds.dtype} [{string.Join(", ", batch.InputIds.shape)}] and labels " +
-                $"{batch.Labels.dtype} [{string.Join(", ", batch.Labels.shape)}]; expected both int64 (batch, seq) with the same shape.";
+            var message = $"The {source} batch source returned input ids {batch.InputIds.dtype} [{string.Join(", ", batch.InputIds.shape)}], labels " +
+                $"{batch.Labels.dtype} [{string.Join(", ", batch.Labels.shape)}]" +
+                (batch.DocumentIds is { } d ? $" and document ids {d.dtype} [{string.Join(", ", d.shape)}]" : "") +
+                "; expected all int64 (batch, seq) with the same shape.";
             batch.Dispose();
             throw new InvalidDataException(message);
         }
-        return batch;
+        if (batch.DocumentIds is null)
+            return batch;
+        // Targets that cross into a new packed document are not trained (CausalLmLoss.WithoutDocumentStarts).
+        var labels = CausalLmLoss.WithoutDocumentStarts(batch.Labels, batch.DocumentIds);
+        batch.Labels.Dispose();
+        return batch with { Labels = labels };
     }
 
     private void Record(string entry)

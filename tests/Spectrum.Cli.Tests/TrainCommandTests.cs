@@ -55,6 +55,20 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(warns, console.Output.Contains("no native bf16 matrix products"));
     }
 
+    /// <summary>The switch reaches the run (recorded in run.json, which resume compares); without it packed examples are kept apart.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Attend_across_documents_is_recorded_for_the_run(bool attend)
+    {
+        string output = Path.Combine(_folder, $"attend-{attend}");
+        string[] args = ["train", _model, "--data", _data, "--method", "full", "--out", output, "--steps", "1", "--seq-len", "64"];
+        var (code, text) = Run(false, attend ? [.. args, "--attend-across-documents"] : args);
+        Assert.True(code == ExitCodes.Success, text);
+        var run = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(output, Spectrum.Training.Recipes.FineTuneOptions.RunFileName)))!;
+        Assert.Equal(attend ? "true" : "false", run["--attend-across-documents"]);
+    }
+
     [Theory]
     [InlineData("bf16")]
     [InlineData("bfloat16")]

@@ -41,6 +41,15 @@ public sealed class SequencePackerTests
             ],
             packed.Sequences.Select(s => s.Labels));
         Assert.Equal([3, 4, 5, 4], packed.Sequences.Select(s => s.TokenCount));
+        // Each row numbers its examples from 0 (a continued example is its row's first), padding one past the last.
+        Assert.Equal(
+            [
+                [0, 0, 0, 1, 1],
+                [0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0],
+                [0, 0, 1, 1, 2],
+            ],
+            packed.Sequences.Select(s => s.DocumentIds));
         Assert.Equal(4, packed.ExampleCount);
         Assert.Equal(1, packed.SplitExampleCount);
         Assert.Equal(4, packed.PaddingTokenCount);
@@ -68,6 +77,25 @@ public sealed class SequencePackerTests
             .Select((n, e) => Example(e, 1 + n.Get % 40, i => (e * 31 + i * 7 + maskSeed) % 3 != 0))
             .ToArray();
         return (examples, 2 + length.Get % 48);
+    }
+
+    /// <summary>Within a row, two tokens share a document id exactly when they come from the same example (padding aside), and ids count up from 0.</summary>
+    [Property(MaxTest = 300)]
+    public void DocumentIdsSeparateExactlyTheExamplesOfARow(PositiveInt[] lengths, PositiveInt sequenceLength, int maskSeed)
+    {
+        var (examples, length) = Generate(lengths, sequenceLength, maskSeed);
+        foreach (PackedSequence row in SequencePacker.Pack(examples, length, Pad).Sequences)
+        {
+            Assert.Equal(length, row.DocumentIds.Length);
+            Assert.Equal(0, row.DocumentIds[0]);
+            for (int t = 1; t < length; t++)
+            {
+                int step = row.DocumentIds[t] - row.DocumentIds[t - 1];
+                bool sameExample = t < row.TokenCount && row.InputIds[t] / 1000 == row.InputIds[t - 1] / 1000;
+                bool paddingGoesOn = t > row.TokenCount;
+                Assert.Equal(sameExample || paddingGoesOn ? 0 : 1, step);
+            }
+        }
     }
 
     [Property(MaxTest = 300)]

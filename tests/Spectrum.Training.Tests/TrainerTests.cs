@@ -118,6 +118,52 @@ public sealed class TrainerTests : IDisposable
         Assert.True(double.IsFinite(reported.ValidationLoss!.Value));
     }
 
+    /// <summary>
+    /// Batches with document ids train each packed document as if alone: the trainer's first loss equals the loss of a
+    /// twin model over the documents one by one (same weights, targets summed then divided by their count).
+    /// </summary>
+    [Fact]
+    public void PackedDocumentsInABatchTrainAsIfEachWereAlone()
+    {
+        var config = Spectrum.Modeling.LlamaConfig.Tiny(hiddenSize: 32, intermediateSize: 64, vocabSize: Vocab) with { InitializerRange = 0.3 };
+        using var model = new Spectrum.Modeling.LlamaForCausalLM(config, generator: new Generator(8));
+        using var twin = new Spectrum.Modeling.LlamaForCausalLM(config, generator: new Generator(8));
+        TrainingProgress? first = null;
+        using (var trainer = new Trainer(model, new ToyBatchSource(Vocab, 2, 12, seed: 1, documentLength: 4), new TrainerOptions { TotalSteps = 1, LearningRate = 1e-3 }))
+        {
+            trainer.Progress += p => first ??= p;
+            trainer.Train();
+        }
+
+        using var batch = new ToyBatchSource(Vocab, 2, 12, seed: 1).Next();
+        double summed = 0, targets = 0, shared;
+        using (torch.no_grad())
+        {
+            for (long start = 0; start < 12; start += 4)
+            {
+                using var ids = batch.InputIds.narrow(1, start, 4);
+                using var labels = batch.Labels.narrow(1, start, 4);
+                using var logits = twin.call(ids);
+                summed += CausalLmLoss.SumOverTargets(logits, labels).item<float>();
+                targets += CausalLmLoss.CountTargets(labels);
+            }
+            using var whole = twin.call(batch.InputIds);
+            shared = CausalLmLoss.SumOverTargets(whole, batch.Labels).item<float>() / CausalLmLoss.CountTargets(batch.Labels);
+        }
+        Assert.Equal(summed / targets, first!.Loss, 1e-5 * Math.Abs(first.Loss));
+        Assert.NotEqual(shared, first.Loss, 1e-3);   // the same rows with attention across documents
+    }
+
+    [Fact]
+    public void DocumentIdsForAModelThatCannotMaskAttentionAreRefused()
+    {
+        using var model = new TinyCausalLm();
+        using var trainer = new Trainer(model, new ToyBatchSource(Vocab, 2, 8, seed: 1, documentLength: 4), new TrainerOptions { TotalSteps = 1 });
+        var error = Assert.Throws<TrainingConfigurationException>(() => trainer.Train());
+        Assert.Contains("packed documents", error.Message);
+        Assert.Contains(nameof(TinyCausalLm), error.Message);
+    }
+
     /// <summary>Offers only <see cref="Spectrum.Modeling.ISelectiveLogits"/>: calling the full forward fails the test.</summary>
     private sealed class SelectiveOnly : nn.Module<Tensor, Tensor>, Spectrum.Modeling.ISelectiveLogits
     {
@@ -133,10 +179,10 @@ public sealed class TrainerTests : IDisposable
 
         public override Tensor forward(Tensor input) => throw new InvalidOperationException("the trainer asked for every position's logits");
 
-        public Tensor LogitsAt(Tensor inputIds, Tensor flatPositions)
+        public Tensor LogitsAt(Tensor inputIds, Tensor flatPositions, Tensor? documentIds = null)
         {
             SelectedRows += flatPositions.numel();
-            return inner.LogitsAt(inputIds, flatPositions);
+            return inner.LogitsAt(inputIds, flatPositions, documentIds);
         }
     }
 

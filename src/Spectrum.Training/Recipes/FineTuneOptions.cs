@@ -80,6 +80,11 @@ public sealed record FineTuneOptions
     public bool GradientCheckpointing { get; init; }
     /// <summary>Loss on prompts too, not only on responses.</summary>
     public bool TrainOnInputs { get; init; }
+    /// <summary>
+    /// Let examples packed into one row attend to the earlier ones (causal over the whole row). Default false: each
+    /// example gets positions from 0 and sees only itself, as Axolotl's sample packing does.
+    /// </summary>
+    public bool AttendAcrossDocuments { get; init; }
     public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
 
     public bool UsesLora => Method is FineTuneMethod.Lora or FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora;
@@ -184,6 +189,7 @@ public sealed record FineTuneOptions
         ["--lora-rank"] = UsesLora ? (LoraRank ?? 32).ToString(CultureInfo.InvariantCulture) : "none",
         ["--lora-targets"] = LoraTargets is null ? "all projections" : string.Join(",", LoraTargets),
         ["--train-on-inputs"] = TrainOnInputs ? "true" : "false",
+        ["--attend-across-documents"] = AttendAcrossDocuments ? "true" : "false",
         ["--precision"] = CliName(Precision),
     };
 

@@ -130,8 +130,9 @@ public sealed class FineTuneRecipe : IDisposable
                 MetricsLogPath = MetricsPathIn(options.OutputFolder),
             };
             var store = options.CheckpointEvery > 0 ? new TrainingCheckpointStore(Path.Combine(options.OutputFolder, "checkpoints")) : null;
-            var trainer = new Trainer(model, new PackedBatchSource(training, options.BatchSize, options.Seed), trainerOptions,
-                options.ValidateEvery > 0 ? new PackedBatchSource(validation!, options.BatchSize, options.Seed) : null, store, rowRanges);
+            bool isolate = !options.AttendAcrossDocuments;
+            var trainer = new Trainer(model, new PackedBatchSource(training, options.BatchSize, options.Seed, isolate), trainerOptions,
+                options.ValidateEvery > 0 ? new PackedBatchSource(validation!, options.BatchSize, options.Seed, isolate) : null, store, rowRanges);
 
             if (options.Resume)
             {

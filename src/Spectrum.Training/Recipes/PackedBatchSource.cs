@@ -14,14 +14,17 @@ namespace Spectrum.Training.Recipes;
 public sealed class PackedBatchSource : IBatchSource, IEpochAware
 {
     private readonly PackedDataset _data;
+    private readonly bool _isolateDocuments;
     private BatchCursor _cursor;
 
-    public PackedBatchSource(PackedDataset data, int batchSize, int seed)
+    /// <param name="isolateDocuments">True: batches carry each row's document ids, so packed examples do not attend to each other.</param>
+    public PackedBatchSource(PackedDataset data, int batchSize, int seed, bool isolateDocuments)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Sequences.Count == 0)
             throw new ArgumentException("The packed dataset has no rows to train on.", nameof(data));
         _data = data;
+        _isolateDocuments = isolateDocuments;
         _cursor = new BatchCursor(data.Sequences.Count, batchSize, seed);
     }
 
@@ -34,6 +37,7 @@ public sealed class PackedBatchSource : IBatchSource, IEpochAware
         int length = _data.SequenceLength;
         var ids = new long[rows.Length * length];
         var labels = new long[rows.Length * length];
+        var documents = new long[_isolateDocuments ? rows.Length * length : 0];
         for (int r = 0; r < rows.Length; r++)
         {
             var sequence = _data.Sequences[rows[r]];
@@ -41,10 +45,13 @@ public sealed class PackedBatchSource : IBatchSource, IEpochAware
             {
                 ids[r * length + t] = sequence.InputIds[t];
                 labels[r * length + t] = sequence.Labels[t];
+                if (_isolateDocuments)
+                    documents[r * length + t] = sequence.DocumentIds[t];
             }
         }
         // (batch, seq) int64 each; labels aligned with inputs, −100 where no loss is wanted.
-        return new Batch(torch.tensor(ids, [rows.Length, length]), torch.tensor(labels, [rows.Length, length]));
+        return new Batch(torch.tensor(ids, [rows.Length, length]), torch.tensor(labels, [rows.Length, length]),
+            _isolateDocuments ? torch.tensor(documents, [rows.Length, length]) : null);
     }
 
     public string SaveState() => JsonSerializer.Serialize(_cursor.State);

@@ -378,6 +378,25 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(files, Snapshot(first.OutputFolder));
     }
 
+    /// <summary>
+    /// By default packed examples attend only to themselves; asking for attention across them changes the very first
+    /// loss (same weights, same rows), and resuming with the other setting is refused.
+    /// </summary>
+    [Fact]
+    public void PackedExamplesAreKeptApartUnlessAskedAndResumeKeepsTheChoice()
+    {
+        // 128-token rows hold several of the test data's short examples.
+        var options = Options(FineTuneMethod.Full) with { Steps = 2, CheckpointEvery = 2, ValidateEvery = 0, SequenceLength = 128, ValidationFraction = 0 };
+        var isolated = FineTuneRecipe.Run(options);
+        var shared = FineTuneRecipe.Run(options with { OutputFolder = _folder.File("shared"), AttendAcrossDocuments = true });
+        Assert.True(isolated.Plan.TrainingSequences * 2 <= 16, $"{isolated.Plan.TrainingSequences} rows for 16 examples: rows should pack several");
+        Assert.NotEqual(isolated.Summary.Losses[0], shared.Summary.Losses[0]);
+
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options with { AttendAcrossDocuments = true, Resume = true }));
+        Assert.Contains("--attend-across-documents false", error.Message);
+        Assert.Contains("--attend-across-documents true", error.Message);
+    }
+
     public static TheoryData<string, string, string> InvalidCombinations => new()
     {
         { "spectrum-without-selection", "--method spectrum", "--selection" },

@@ -5,8 +5,11 @@ using static TorchSharp.torch;
 
 namespace Spectrum.Training.Tests.TestSupport;
 
-/// <summary>Random tokens in [0, vocab); labels equal the ids except position 0 and every 5th position, set to −100.</summary>
-internal sealed class ToyBatchSource(int vocab, int batch, int seq, int seed, int batchesPerEpoch = 4) : IBatchSource, IEpochAware
+/// <summary>
+/// Random tokens in [0, vocab); labels equal the ids except position 0 and every 5th position, set to −100. With
+/// <paramref name="documentLength"/> &gt; 0 each row packs documents of that many tokens (document ids t / length).
+/// </summary>
+internal sealed class ToyBatchSource(int vocab, int batch, int seq, int seed, int batchesPerEpoch = 4, int documentLength = 0) : IBatchSource, IEpochAware
 {
     public int Position { get; private set; }
 
@@ -23,7 +26,10 @@ internal sealed class ToyBatchSource(int vocab, int batch, int seq, int seed, in
             ids[i] = random.Next(vocab);
             labels[i] = i % seq == 0 || i % 5 == 3 ? CausalLmLoss.IgnoreIndex : ids[i];
         }
-        return new Batch(torch.tensor(ids).view(batch, seq), torch.tensor(labels).view(batch, seq));
+        var documents = documentLength > 0
+            ? torch.tensor(Enumerable.Range(0, batch * seq).Select(i => (long)(i % seq / documentLength)).ToArray()).view(batch, seq)
+            : null;
+        return new Batch(torch.tensor(ids).view(batch, seq), torch.tensor(labels).view(batch, seq), documents);
     }
 
     public string SaveState() => JsonSerializer.Serialize(new { position = Position });
