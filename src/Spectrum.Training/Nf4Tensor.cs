@@ -143,6 +143,69 @@ public sealed class Nf4Tensor : IDisposable
     /// <summary>The weight as <paramref name="dtype"/> (float32 by default), original shape: code value × block scale, the multiplication done in float32.</summary>
     public Tensor Dequantize(ScalarType dtype = ScalarType.Float32)
     {
+        if (Packed.is_cpu() && dtype is ScalarType.Float32 or ScalarType.BFloat16)
+            return DequantizeWithKernel(dtype);
+        return DequantizeWithTensorOps(dtype);
+    }
+
+    // Hand-written because QLoRA dequantises every frozen weight twice per step (forward and backward): as tensor
+    // operations that is five passes over the weight with three weight-sized temporaries; here it is one pass.
+    private unsafe Tensor DequantizeWithKernel(ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var scales = BlockScales().contiguous();                                // (blocks) float32
+        var weight = torch.empty(Shape.ToArray(), dtype: dtype);
+        long n = ElementCount, blocks = BlockCount;
+        bool bf16 = dtype == ScalarType.BFloat16;
+        fixed (byte* packedBytes = Packed.contiguous().bytes, scaleBytes = scales.bytes, outBytes = weight.bytes)
+        {
+            nint packed = (nint)packedBytes, scale = (nint)scaleBytes, output = (nint)outBytes;
+            const long BlocksPerChunk = 1024;
+            long chunks = (blocks + BlocksPerChunk - 1) / BlocksPerChunk;
+            Parallel.For(0L, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks > 1 ? -1 : 1 }, chunk =>
+            {
+                var codes = CodeTable;
+                long end = Math.Min(blocks, (chunk + 1) * BlocksPerChunk);
+                for (long block = chunk * BlocksPerChunk; block < end; block++)
+                {
+                    float blockScale = ((float*)scale)[block];
+                    byte* pairs = (byte*)packed + block * (BlockSize / 2);
+                    long first = block * BlockSize;
+                    int count = (int)Math.Min(BlockSize, n - first);
+                    int whole = count >> 1;   // bytes whose two elements both exist (only the last block can end mid-byte)
+                    if (bf16)
+                    {
+                        ushort* o = (ushort*)output + first;
+                        for (int k = 0; k < whole; k++)
+                        {
+                            o[2 * k] = FusedAdamW.RoundToBFloat16(codes[pairs[k] >> 4] * blockScale);
+                            o[2 * k + 1] = FusedAdamW.RoundToBFloat16(codes[pairs[k] & 15] * blockScale);
+                        }
+                        if ((count & 1) != 0)
+                            o[count - 1] = FusedAdamW.RoundToBFloat16(codes[pairs[whole] >> 4] * blockScale);
+                    }
+                    else
+                    {
+                        float* o = (float*)output + first;
+                        for (int k = 0; k < whole; k++)
+                        {
+                            o[2 * k] = codes[pairs[k] >> 4] * blockScale;
+                            o[2 * k + 1] = codes[pairs[k] & 15] * blockScale;
+                        }
+                        if ((count & 1) != 0)
+                            o[count - 1] = codes[pairs[whole] >> 4] * blockScale;
+                    }
+                }
+            });
+        }
+        return weight.MoveToOuterDisposeScope();
+    }
+
+    private static readonly float[] CodeTable = [.. CodeValues];
+
+    /// <summary>The general path (any device and dtype), as tensor operations; tests compare the kernel with it.</summary>
+    internal Tensor DequantizeWithTensorOps(ScalarType dtype)
+    {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var device = Packed.device;

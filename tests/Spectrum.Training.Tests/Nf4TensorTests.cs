@@ -55,6 +55,28 @@ public sealed class Nf4TensorTests
         Assert.Equal(2f, back[7].item<float>());
     }
 
+    /// <summary>The one-pass dequantisation kernel gives exactly the tensor-op path's bits: partial last blocks, several work chunks, double quantisation, float32 and bf16.</summary>
+    [Theory]
+    [InlineData(1, 1, false)]
+    [InlineData(3, 7, false)]
+    [InlineData(5, 60, true)]
+    [InlineData(300, 301, false)]
+    [InlineData(300, 301, true)]
+    public void TheDequantizationKernelMatchesTheTensorOperationsBitForBit(long rows, long columns, bool doubleQuantize)
+    {
+        using var scope = torch.NewDisposeScope();
+        var weight = torch.randn(rows, columns, generator: new Generator(21)) * 0.03;
+        using var nf4 = Nf4Tensor.Quantize(weight, doubleQuantize);
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            var kernel = nf4.Dequantize(dtype);
+            var reference = nf4.DequantizeWithTensorOps(dtype);
+            Assert.Equal(dtype, kernel.dtype);
+            Assert.Equal(new[] { rows, columns }, kernel.shape);
+            Assert.True(kernel.bytes.SequenceEqual(reference.bytes), $"{dtype} differs from the tensor-op path");
+        }
+    }
+
     [Fact]
     public void MatchesThePyTorchReferenceFixtureExactly()
     {
