@@ -1,6 +1,6 @@
 // Training comparison benchmark: full, Spectrum-50, Spectrum-25, LoRA, QLoRA and Spectrum-25+QLoRA on one generated model, same data and steps.
 //   dotnet run --project benchmarks/Spectrum.TrainingBenchmarks -c Release -- [--shape tiny|smollm|llama3-8b] [--steps 20] [--runs 1]
-//       [--precision fp32,bf16] [--methods full,Spectrum-25,...] [--scan snr_results.json] [--out DIR]
+//       [--precision fp32,bf16] [--methods full,Spectrum-25,...] [--scan snr_results.json] [--keep-freed-memory] [--out DIR]
 //   quick check: --shape tiny --steps 3 · README figures: --shape smollm --steps 20 --runs 3
 //   8B on a 24 GB machine: --shape llama3-8b --methods QLoRA,Spectrum-25+QLoRA --precision bf16 --steps 3
 //       --scan <the published snr_results_meta-llama-Meta-Llama-3-8B.json> (scanning the generated 8B takes ~10 min)
@@ -29,7 +29,7 @@ namespace Spectrum.TrainingBenchmarks
 
     /// <summary>What the driver hands a child: everything <see cref="FineTuneOptions"/> needs for one run.</summary>
     internal sealed record MeasureRequest(MethodCase Case, TrainingPrecision Precision, string ModelFolder, string DataPath, string ScanResults,
-        string OutputFolder, int Steps, int SequenceLength, int Seed);
+        string OutputFolder, int Steps, int SequenceLength, int Seed, bool KeepFreedMemory);
 
     /// <param name="StepSeconds">Every step's time, first included; the median excludes it.</param>
     /// <param name="RuntimeResidentBytes">RSS before the model loads, with the .NET runtime and LibTorch already in memory.</param>
@@ -133,6 +133,7 @@ namespace Spectrum.TrainingBenchmarks
                 return 2;
             }
             string output = Path.GetFullPath(Cli.Option(args, "--out") ?? Path.Combine("benchmark-results", $"training-{shapeKey}"));
+            bool keepFreedMemory = args.Contains("--keep-freed-memory");
             var (shape, sequenceLength) = chosen;
             const int seed = 42;
 
@@ -152,7 +153,7 @@ namespace Spectrum.TrainingBenchmarks
                     foreach (var method in methods)
                     {
                         string folder = Path.Combine(work, "runs", $"{method.Label}-{FineTuneOptions.CliName(precision)}-{run}");
-                        var request = new MeasureRequest(method, precision, model, data, scan, folder, steps, sequenceLength, seed);
+                        var request = new MeasureRequest(method, precision, model, data, scan, folder, steps, sequenceLength, seed, keepFreedMemory);
                         measured[precision][method.Label].Add(Spawn(request));
                         // The saved model and checkpoints are not needed, and at larger shapes they fill the disk.
                         Directory.Delete(folder, recursive: true);
@@ -162,6 +163,8 @@ namespace Spectrum.TrainingBenchmarks
 
             Directory.CreateDirectory(output);
             var markdown = new StringBuilder();
+            if (keepFreedMemory)
+                markdown.AppendLine("Every run with `--keep-freed-memory` (glibc keeps freed memory for reuse).").AppendLine();
             foreach (var precision in precisions)
             {
                 var rows = methods.Select(m => Summarise(m.Label, measured[precision][m.Label])).ToList();
@@ -265,6 +268,7 @@ namespace Spectrum.TrainingBenchmarks
                 ValidateEvery = request.Steps,
                 Seed = request.Seed,
                 Precision = request.Precision,
+                KeepFreedMemory = request.KeepFreedMemory,
             };
             // One tiny tensor loads LibTorch, so the baseline holds everything but this method's model and training.
             using (TorchSharp.torch.zeros(1)) { }

@@ -69,6 +69,15 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(attend ? "true" : "false", run["--attend-across-documents"]);
     }
 
+    [Fact]
+    public void Keep_freed_memory_trains_on_glibc()
+    {
+        string output = Path.Combine(_folder, "keep-freed");
+        var (code, text) = Run(false, "train", _model, "--data", _data, "--method", "full", "--out", output, "--steps", "1", "--seq-len", "32", "--keep-freed-memory");
+        Assert.True(code == ExitCodes.Success, text);
+        Assert.True(Directory.Exists(Path.Combine(output, "model")));
+    }
+
     [Theory]
     [InlineData("bf16")]
     [InlineData("bfloat16")]

@@ -61,6 +61,8 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--train-on-inputs")] [Description("Loss on prompts too, not only responses.")] public bool TrainOnInputs { get; init; }
     [CommandOption("--attend-across-documents")] [Description("Let examples packed into one row see the earlier ones (by default each sees only itself, positions from 0, as Axolotl's sample packing).")]
     public bool AttendAcrossDocuments { get; init; }
+    [CommandOption("--keep-freed-memory")] [Description("Let glibc keep freed memory for reuse instead of returning it every step: 5-16% faster steps measured, peak up to ~0.45 GB higher (Linux/glibc).")]
+    public bool KeepFreedMemory { get; init; }
     [CommandOption("--precision <P>")] [Description("fp32, or bf16: bf16 weights and activations with float32 master copies of the trained weights (saves bf16).")] [DefaultValue("fp32")]
     public string Precision { get; init; } = "fp32";
 
@@ -99,7 +101,7 @@ public sealed class TrainSettings : CommandSettings
         LoraTargets = LoraTargets?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,
         Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
-        AttendAcrossDocuments = AttendAcrossDocuments, Precision = PrecisionAliases[Precision],
+        AttendAcrossDocuments = AttendAcrossDocuments, KeepFreedMemory = KeepFreedMemory, Precision = PrecisionAliases[Precision],
     };
 }
 

@@ -85,6 +85,8 @@ public sealed record FineTuneOptions
     /// example gets positions from 0 and sees only itself, as Axolotl's sample packing does.
     /// </summary>
     public bool AttendAcrossDocuments { get; init; }
+    /// <summary>Keep freed memory in the process for reuse (<see cref="FreedMemoryPolicy"/>): faster steps, higher peak. glibc only.</summary>
+    public bool KeepFreedMemory { get; init; }
     public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
 
     public bool UsesLora => Method is FineTuneMethod.Lora or FineTuneMethod.QLora or FineTuneMethod.SpectrumQLora;

@@ -84,6 +84,9 @@ public sealed class FineTuneRecipe : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (options.KeepFreedMemory && !FreedMemoryPolicy.KeepFreedMemory())
+            throw new TrainingConfigurationException(
+                "--keep-freed-memory tunes glibc's malloc, which this system does not use (or which refused the setting); drop the option.");
 
         // Everything that can be read without the model first, so a typo fails in milliseconds; the checkpoint's
         // header first, so a wrong model path is reported as a checkpoint problem rather than a missing tokenizer.
