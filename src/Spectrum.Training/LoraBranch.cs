@@ -24,7 +24,7 @@ internal static class LoraBranch
     }
 
     /// <summary>scaling · B(A(dropout(x))) computed in the adapter's dtype, returned in <paramref name="resultDtype"/>. x is (..., in); result (..., out).</summary>
-    public static Tensor Delta(Tensor input, Linear a, Linear b, Dropout dropout, double scaling, ScalarType resultDtype)
+    public static Tensor Delta(Tensor input, Linear a, Linear b, SeededDropout dropout, double scaling, ScalarType resultDtype)
     {
         using var scope = torch.NewDisposeScope();
         var x = input.to_type(a.weight!.dtype);

@@ -18,7 +18,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IMergeableModule
     private readonly Linear base_layer;
     private readonly Linear lora_A;
     private readonly Linear lora_B;
-    private readonly Dropout lora_dropout;
+    private readonly SeededDropout lora_dropout;
 #pragma warning restore IDE1006
 
     /// <summary>Wraps <paramref name="baseLayer"/>, which this module then owns and freezes.</summary>
@@ -35,7 +35,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IMergeableModule
         LoraBranch.Freeze(baseLayer.weight);
         LoraBranch.Freeze(baseLayer.bias);
         (lora_A, lora_B) = LoraBranch.Create(InFeatures, OutFeatures, options.Rank, generator);
-        lora_dropout = nn.Dropout(options.Dropout);
+        lora_dropout = new SeededDropout(options.Dropout);
         RegisterComponents();
     }
 

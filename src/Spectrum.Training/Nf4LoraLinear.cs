@@ -17,7 +17,7 @@ public sealed class Nf4LoraLinear : nn.Module<Tensor, Tensor>, IMergeableModule
     private readonly Nf4Linear base_layer;
     private readonly Linear lora_A;
     private readonly Linear lora_B;
-    private readonly Dropout lora_dropout;
+    private readonly SeededDropout lora_dropout;
 #pragma warning restore IDE1006
 
     /// <summary>Takes ownership of an already-quantised base.</summary>
@@ -29,7 +29,7 @@ public sealed class Nf4LoraLinear : nn.Module<Tensor, Tensor>, IMergeableModule
         Options = options;
         base_layer = baseLayer;
         (lora_A, lora_B) = LoraBranch.Create(baseLayer.InFeatures, baseLayer.OutFeatures, options.Rank, generator);
-        lora_dropout = nn.Dropout(options.Dropout);
+        lora_dropout = new SeededDropout(options.Dropout);
         RegisterComponents();
     }
 
