@@ -123,8 +123,8 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
 
     /// <summary>
     /// Causal attention as Hugging Face's eager Llama attention computes it — scores = q·kᵀ/√d in the model dtype,
-    /// masked, softmax in float32 (or the input's wider dtype), rounded back, times v — with each key/value head shared by its query heads through a
-    /// reshape instead of a copy: query heads of one group stack along the sequence axis.
+    /// masked, softmax in float32 (or the input's wider dtype), rounded back, times v — with each key/value head shared
+    /// by its query heads through a reshape instead of a copy: query heads of one group stack along the sequence axis.
     /// </summary>
     /// <param name="q">(batch, heads, seq, head_dim)</param>
     /// <param name="k">(batch, kv_heads, seq, head_dim)</param>
