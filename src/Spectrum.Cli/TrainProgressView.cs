@@ -50,7 +50,7 @@ internal static class TrainProgressView
         string masters = m.MasterWeightBytes > 0 ? $" + float32 masters {Mb(m.MasterWeightBytes)}" : "";
         console.MarkupLine($"Estimated memory ({FineTuneOptions.CliName(plan.Precision)} on CPU): weights {Mb(m.WeightBytes)}{masters} + gradients {Mb(m.GradientBytes)} + AdamW {Mb(m.OptimizerBytes)} " +
                            $"= [bold]{Mb(m.TotalBytes)}[/], plus about {Mb(plan.ActivationBytes)} of activations per micro-batch. " +
-                           "[grey]Temporaries and allocator overhead come on top: measured peaks were 1.2-1.7x this (README, Benchmarks).[/]");
+                           "[grey]Temporaries and allocator overhead come on top: measured peaks of full and Spectrum fine-tuning were 1.0-1.3x this (README, Benchmarks).[/]");
         if (plan.NativeBf16 == false)
             console.MarkupLine("[yellow]This CPU has no native bf16 matrix products (AVX512-BF16, AMX or Arm BF16): torch emulates them, " +
                                "so --precision bf16 may train slower than fp32 here.[/]");
