@@ -58,15 +58,6 @@ internal static class FusedAdamW
         });
     }
 
-    /// <summary>Float32 to bfloat16 bits, round to nearest with ties to even; any NaN becomes the quiet NaN 0x7FC0 (PyTorch's rule).</summary>
-    public static ushort RoundToBFloat16(float value)
-    {
-        if (float.IsNaN(value))
-            return 0x7FC0;
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-    }
-
     private static unsafe void Range(float* parameter, float* gradient, float* expAvg, float* expAvgSq, ushort* roundedOut,
         long start, long count, in AdamWConstants c)
     {
@@ -106,7 +97,7 @@ internal static class FusedAdamW
             }
             i = pv.Length * width;
             if (!rounded.IsEmpty)
-                RoundRange(p[..i], rounded[..i]);
+                BFloat16Rounding.Round(p[..i], rounded[..i]);   // the chunk just updated, still in cache
         }
         for (; i < p.Length; i++)
         {
@@ -120,33 +111,7 @@ internal static class FusedAdamW
             v[i] = second;
             p[i] = weight;
             if (!rounded.IsEmpty)
-                rounded[i] = RoundToBFloat16(weight);
-        }
-    }
-
-    /// <summary>Rounds a whole number of vectors to bfloat16 (the chunk just updated, still in cache).</summary>
-    private static void RoundRange(ReadOnlySpan<float> source, Span<ushort> destination)
-    {
-        var words = MemoryMarshal.Cast<float, Vector<uint>>(source);
-        var halves = MemoryMarshal.Cast<ushort, Vector<ushort>>(destination);
-        var one = new Vector<uint>(1u);
-        var bias = new Vector<uint>(0x7FFFu);
-        var quietNaN = new Vector<uint>(0x7FC0u);
-        var floats = MemoryMarshal.Cast<float, Vector<float>>(source);
-        int k = 0;
-        for (; k + 1 < words.Length && k / 2 < halves.Length; k += 2)
-        {
-            halves[k / 2] = Vector.Narrow(Round(words[k], floats[k]), Round(words[k + 1], floats[k + 1]));
-        }
-        // An odd vector count leaves one vector, finished element by element.
-        for (int e = k * Vector<uint>.Count; e < source.Length; e++)
-            destination[e] = RoundToBFloat16(source[e]);
-
-        Vector<uint> Round(Vector<uint> bits, Vector<float> value)
-        {
-            var roundedBits = Vector.ShiftRightLogical(bits + bias + (Vector.ShiftRightLogical(bits, 16) & one), 16);
-            var isNaN = Vector.AsVectorUInt32(~Vector.Equals(value, value));
-            return Vector.ConditionalSelect(isNaN, quietNaN, roundedBits);
+                rounded[i] = BFloat16Rounding.Round(weight);
         }
     }
 }

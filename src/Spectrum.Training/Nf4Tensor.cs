@@ -1,4 +1,5 @@
 // 4-bit NormalFloat (NF4) storage of a frozen weight: blockwise absmax scales, two codes per byte, optional double quantisation.
+using System.Buffers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -165,36 +166,40 @@ public sealed class Nf4Tensor : IDisposable
             Parallel.For(0L, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks > 1 ? -1 : 1 }, chunk =>
             {
                 var codes = CodeTable;
-                long end = Math.Min(blocks, (chunk + 1) * BlocksPerChunk);
-                for (long block = chunk * BlocksPerChunk; block < end; block++)
+                long firstBlock = chunk * BlocksPerChunk, end = Math.Min(blocks, firstBlock + BlocksPerChunk);
+                long chunkStart = firstBlock * BlockSize;
+                int chunkCount = (int)(Math.Min(n, end * BlockSize) - chunkStart);
+                // bf16: the chunk in float32 first (a pooled buffer), then rounded a vector at a time.
+                float[]? staging = bf16 ? ArrayPool<float>.Shared.Rent(chunkCount) : null;
+                try
                 {
-                    float blockScale = ((float*)scale)[block];
-                    byte* pairs = (byte*)packed + block * (BlockSize / 2);
-                    long first = block * BlockSize;
-                    int count = (int)Math.Min(BlockSize, n - first);
-                    int whole = count >> 1;   // bytes whose two elements both exist (only the last block can end mid-byte)
-                    if (bf16)
+                    fixed (float* stagingStart = staging)
                     {
-                        ushort* o = (ushort*)output + first;
-                        for (int k = 0; k < whole; k++)
+                        float* target = bf16 ? stagingStart - chunkStart : (float*)output;   // indexed by element number
+                        for (long block = firstBlock; block < end; block++)
                         {
-                            o[2 * k] = FusedAdamW.RoundToBFloat16(codes[pairs[k] >> 4] * blockScale);
-                            o[2 * k + 1] = FusedAdamW.RoundToBFloat16(codes[pairs[k] & 15] * blockScale);
+                            float blockScale = ((float*)scale)[block];
+                            byte* pairs = (byte*)packed + block * (BlockSize / 2);
+                            long first = block * BlockSize;
+                            int count = (int)Math.Min(BlockSize, n - first);
+                            int whole = count >> 1;   // bytes whose two elements both exist (only the last block can end mid-byte)
+                            float* o = target + first;
+                            for (int k = 0; k < whole; k++)
+                            {
+                                o[2 * k] = codes[pairs[k] >> 4] * blockScale;
+                                o[2 * k + 1] = codes[pairs[k] & 15] * blockScale;
+                            }
+                            if ((count & 1) != 0)
+                                o[count - 1] = codes[pairs[whole] >> 4] * blockScale;
                         }
-                        if ((count & 1) != 0)
-                            o[count - 1] = FusedAdamW.RoundToBFloat16(codes[pairs[whole] >> 4] * blockScale);
+                        if (bf16)
+                            BFloat16Rounding.Round(new ReadOnlySpan<float>(stagingStart, chunkCount), new Span<ushort>((ushort*)output + chunkStart, chunkCount));
                     }
-                    else
-                    {
-                        float* o = (float*)output + first;
-                        for (int k = 0; k < whole; k++)
-                        {
-                            o[2 * k] = codes[pairs[k] >> 4] * blockScale;
-                            o[2 * k + 1] = codes[pairs[k] & 15] * blockScale;
-                        }
-                        if ((count & 1) != 0)
-                            o[count - 1] = codes[pairs[whole] >> 4] * blockScale;
-                    }
+                }
+                finally
+                {
+                    if (staging is not null)
+                        ArrayPool<float>.Shared.Return(staging);
                 }
             });
         }
