@@ -45,7 +45,10 @@ internal static class TrainProgressView
     private static void WritePlan(IAnsiConsole console, FineTunePlan plan)
     {
         console.MarkupLine($"Method [bold]{FineTuneOptions.CliName(plan.Method)}[/]: {plan.TrainableParameters:N0} of {plan.TotalParameters:N0} parameters trainable " +
-                           $"([bold]{plan.TrainableFraction:P2}[/]) in {plan.Modules.Count} tensors/modules; {plan.TrainingSequences} training and {plan.ValidationSequences} validation sequences.");
+                           $"([bold]{plan.TrainableFraction:P2}[/]) in {plan.Modules.Count} tensors/modules; {plan.TrainingSequences} training and {plan.ValidationSequences} validation sequences, " +
+                           (plan.IsolatedDocuments
+                               ? "each packed example attending only to itself."
+                               : "packed examples attending to the earlier ones in their row (--attend-across-documents)."));
         var m = plan.Memory;
         string masters = m.MasterWeightBytes > 0 ? $" + float32 masters {Mb(m.MasterWeightBytes)}" : "";
         console.MarkupLine($"Estimated memory ({FineTuneOptions.CliName(plan.Precision)} on CPU): weights {Mb(m.WeightBytes)}{masters} + gradients {Mb(m.GradientBytes)} + AdamW {Mb(m.OptimizerBytes)} " +

@@ -67,6 +67,7 @@ public sealed class TrainCommandTests : IDisposable
         Assert.True(code == ExitCodes.Success, text);
         var run = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(output, Spectrum.Training.Recipes.FineTuneOptions.RunFileName)))!;
         Assert.Equal(attend ? "true" : "false", run["--attend-across-documents"]);
+        Assert.Contains(attend ? "packed examples attending to the earlier ones" : "each packed example attending only to itself", text);
     }
 
     [Fact]

@@ -25,7 +25,8 @@ public sealed record FineTunePlan(
     int TrainingSequences,
     int ValidationSequences,
     int? ResumedFromStep,
-    bool? NativeBf16 = null)
+    bool? NativeBf16 = null,
+    bool IsolatedDocuments = true)
 {
     public double TrainableFraction => TotalParameters == 0 ? 0 : (double)TrainableParameters / TotalParameters;
 }
@@ -118,7 +119,8 @@ public sealed class FineTuneRecipe : IDisposable
                 EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing,
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
-                NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null);
+                NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null,
+                IsolatedDocuments: !options.AttendAcrossDocuments);
 
             var trainerOptions = new TrainerOptions
             {
