@@ -9,6 +9,8 @@ namespace Spectrum.Training;
 /// again — measured at 5–16% of a step here. With mapping disabled and trimming set out of reach, freed blocks are
 /// reused from the heap (as jemalloc/tcmalloc, which PyTorch users preload for the same reason, would); the price is
 /// a higher and less predictable peak, since freed memory is not returned to the system. Process-wide and permanent.
+/// glibc still unmaps a thread arena's secondary heap once it is entirely free, so the effect is surest on the main
+/// thread's arena — where the CLI trains (training allocates on the calling thread).
 /// </summary>
 public static partial class FreedMemoryPolicy
 {
