@@ -109,13 +109,7 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
     internal const long EagerScoreLimit = 1L << 20;
 
     // Tests compare both paths on one model by overriding the limit on their own thread only.
-    [ThreadStatic] private static long? s_eagerScoreLimitOverride;
-
-    internal static long? EagerScoreLimitOverride
-    {
-        get => s_eagerScoreLimitOverride;
-        set => s_eagerScoreLimitOverride = value;
-    }
+    [ThreadStatic] internal static long? EagerScoreLimitOverride;
 
     /// <summary>True when <see cref="forward"/> takes the explicit path for these sizes (see <see cref="EagerScoreLimit"/>).</summary>
     internal static bool UsesEagerAttention(ScalarType dtype, long batch, long heads, long seq) =>

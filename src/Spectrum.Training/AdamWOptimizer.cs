@@ -78,8 +78,8 @@ public sealed class AdamWOptimizer : IDisposable
         {
             var parameter = _parameters.FirstOrDefault(p => p.Name == name).Parameter
                 ?? throw new TrainingConfigurationException($"A row range is given for \"{name}\", which is not among the optimizer's trainable parameters.");
-            _rowMasks[name] = RowMask(Optimized(name, parameter), ranges);
             _rowRanges[name] = MergedRows(parameter.shape[0], ranges);
+            _rowMasks[name] = RowMask(Optimized(name, parameter), _rowRanges[name]);
         }
     }
 
@@ -249,6 +249,7 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>The same update as tensor operations (PyTorch's single-tensor AdamW, op for op): the general path and the kernel's cross-check.</summary>
     private void TensorOpsStep(string name, Tensor parameter, Tensor grad, MutableState state, Parameter modelParameter, bool decays)
     {
+        // Scalars stay double here (not AdamWConstants' float32): this path also serves float64 weights.
         double lr = LearningRate, beta1 = Options.Beta1, beta2 = Options.Beta2;
         _rowMasks.TryGetValue(name, out var mask);
         if (mask is not null)
@@ -346,16 +347,12 @@ public sealed class AdamWOptimizer : IDisposable
     private Parameter Optimized(string name, Parameter parameter) => _masters.TryGetValue(name, out var master) ? master : parameter;
 
     /// <summary>(rows, 1, …, 1) with 1 on the unfrozen rows, broadcasting over the parameter.</summary>
-    private static Tensor RowMask(Parameter parameter, IReadOnlyList<RowRange> ranges)
+    private static Tensor RowMask(Parameter parameter, List<(long Start, long End)> mergedRows)
     {
         long rows = parameter.shape[0];
         var mask = torch.zeros(rows, dtype: parameter.dtype, device: parameter.device);
-        foreach (var range in ranges)
-        {
-            long end = Math.Min(range.End ?? rows, rows);
-            if (end > range.Start)
-                mask.narrow(0, range.Start, end - range.Start).fill_(1);
-        }
+        foreach (var (start, end) in mergedRows)
+            mask.narrow(0, start, end - start).fill_(1);
         var shape = new long[parameter.dim()];
         Array.Fill(shape, 1L);
         shape[0] = rows;

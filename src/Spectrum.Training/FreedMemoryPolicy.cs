@@ -6,7 +6,7 @@ namespace Spectrum.Training;
 /// <summary>
 /// Every training step allocates and frees the same large blocks (activations, gradients, logits). glibc serves blocks
 /// above its threshold with fresh mappings and returns them on free, so each step page-faults and zeroes that memory
-/// again — measured at 5–16% of a step here. With mapping disabled and trimming set out of reach, freed blocks are
+/// again — 5–12% of a step in the training benchmark. With mapping disabled and trimming set out of reach, freed blocks are
 /// reused from the heap (as jemalloc/tcmalloc, which PyTorch users preload for the same reason, would); the price is
 /// a higher and less predictable peak, since freed memory is not returned to the system. Process-wide and permanent.
 /// glibc still unmaps a thread arena's secondary heap once it is entirely free, so the effect is surest on the main

@@ -158,7 +158,7 @@ public sealed class Nf4Tensor : IDisposable
         var weight = torch.empty(Shape.ToArray(), dtype: dtype);
         long n = ElementCount, blocks = BlockCount;
         bool bf16 = dtype == ScalarType.BFloat16;
-        fixed (byte* packedBytes = Packed.contiguous().bytes, scaleBytes = scales.bytes, outBytes = weight.bytes)
+        fixed (byte* packedBytes = Packed.bytes, scaleBytes = scales.bytes, outBytes = weight.bytes)
         {
             nint packed = (nint)packedBytes, scale = (nint)scaleBytes, output = (nint)outBytes;
             const long BlocksPerChunk = 1024;
