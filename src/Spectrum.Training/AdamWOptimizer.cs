@@ -104,6 +104,30 @@ public sealed class AdamWOptimizer : IDisposable
     public bool HasMasterWeight(string parameterName) => _masters.ContainsKey(parameterName);
 
     /// <summary>
+    /// Bytes this optimizer makes training hold beyond the model's own weights, read off its live tensors: both AdamW
+    /// moments, the float32 masters of reduced-precision parameters, and the gradient each optimized tensor carries
+    /// after a backward (the size of that tensor). Activations are not included: they depend on the batch, not the method.
+    /// </summary>
+    public long TrainingStateBytes
+    {
+        get
+        {
+            long bytes = 0;
+            foreach (var (name, parameter, _) in _parameters)
+            {
+                var optimized = Optimized(name, parameter);
+                var state = _state[name];
+                bytes += TensorBytes(state.ExpAvg) + TensorBytes(state.ExpAvgSq) + TensorBytes(optimized);
+                if (_masters.ContainsKey(name))
+                    bytes += TensorBytes(optimized);
+            }
+            return bytes;
+        }
+    }
+
+    private static long TensorBytes(Tensor tensor) => tensor.numel() * tensor.ElementSize;
+
+    /// <summary>
     /// The weight as trained (live, not a copy): the float32 master of a reduced-precision parameter, else the parameter
     /// itself. This is what a checkpoint must hold for an exact resume.
     /// </summary>

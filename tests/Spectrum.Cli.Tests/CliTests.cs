@@ -31,7 +31,8 @@ public sealed class CliTests : IDisposable
         Assert.True(File.Exists(Path.Combine(output, "snr_results_sorted.json")));
         // The scan ran on the pretrained model, and both fine-tunes reached the comparison table.
         Assert.True(File.Exists(Path.Combine(work, "pretrain", "model", "config.json")));
-        Assert.Contains("before fine-tuning", text);
+        Assert.Contains("before", text);
+        Assert.Contains("Grads + AdamW", text);
         Assert.Contains("Spectrum-25", text);
         Assert.Equal(2, Directory.GetFiles(work, "metrics.jsonl", SearchOption.AllDirectories).Count(f => f.Contains("finetune-", StringComparison.Ordinal)));
     }

@@ -54,6 +54,17 @@ public sealed class AdamWOptimizerTests
     }
 
     [Fact]
+    public void TrainingStateCountsMomentsAndGradientsAndTheMastersOfReducedPrecisionWeights()
+    {
+        var full = new Parameter(torch.zeros(6, 5));                                  // 30 float32
+        var half = new Parameter(torch.zeros(7, dtype: ScalarType.BFloat16));         // 7 bf16 → float32 master
+        using var optimizer = new AdamWOptimizer([("full", full), ("half", half)], new AdamWOptions(1e-3));
+
+        // float32: gradient + two moments, 12 bytes each; bf16: float32 master + its gradient + two moments, 16 bytes.
+        Assert.Equal(30 * 12 + 7 * 16, optimizer.TrainingStateBytes);
+    }
+
+    [Fact]
     public void AParameterWithoutAGradientIsSkippedEntirely()
     {
         var used = new Parameter(torch.ones(2, 2));

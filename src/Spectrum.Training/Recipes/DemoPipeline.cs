@@ -64,6 +64,7 @@ public sealed record DemoPretraining(string ModelFolder, LlamaConfig Config, int
 
 /// <param name="PeakRssBytes">Highest resident memory of the process during setup and training of this run (VmHWM after a reset); when <paramref name="PeakIsPerRun"/> is false, of the whole process so far.</param>
 /// <param name="PeakGrowthBytes">PeakRssBytes minus the resident memory just before the run: what this run added.</param>
+/// <param name="TrainingStateBytes">Gradients and AdamW state (and float32 masters) read off the run's optimizer: the memory the method decides, which at this size the activations and allocator hide in RSS.</param>
 /// <param name="MedianStepSeconds">Median over steps 2..N (the first pays for one-time allocations).</param>
 /// <param name="Accuracy">Exact-match accuracy of greedy answers on the held-out examples after this run.</param>
 public sealed record DemoRun(
@@ -74,6 +75,7 @@ public sealed record DemoRun(
     long PeakRssBytes,
     long PeakGrowthBytes,
     bool PeakIsPerRun,
+    long TrainingStateBytes,
     double MedianStepSeconds,
     double FinalLoss,
     double? ValidationLoss,
@@ -221,7 +223,7 @@ public sealed class DemoPipeline
 
         var accuracy = Evaluate(recipe.Model, ModelTokenizer.Load(model), _heldOut);
         return new DemoRun(label, method, recipe.Plan.TrainableParameters, recipe.Plan.TotalParameters, peak, peak - before, perRun,
-            MedianAfterFirst(stepSeconds), summary.Losses[^1], summary.LastValidationLoss, accuracy, elapsed);
+            recipe.Trainer.Optimizer.TrainingStateBytes, MedianAfterFirst(stepSeconds), summary.Losses[^1], summary.LastValidationLoss, accuracy, elapsed);
     }
 
     /// <summary>
