@@ -58,7 +58,7 @@ public sealed record FineTuneOptions
     public int GradientAccumulation { get; init; } = 1;
     public int WarmupSteps { get; init; }
     public double ValidationFraction { get; init; } = 0.05;
-    /// <summary>Validation loss every N steps over the whole validation split; 0 = never.</summary>
+    /// <summary>Validation loss every N steps over the whole validation split; 0 = once, after the last step (when there is a split).</summary>
     public int ValidateEvery { get; init; }
     /// <summary>Crash-safe checkpoint every N steps and after the last; 0 = only what <see cref="Resume"/> needs: none.</summary>
     public int CheckpointEvery { get; init; }

@@ -122,6 +122,8 @@ public sealed class FineTuneRecipe : IDisposable
                 NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null,
                 IsolatedDocuments: !options.AttendAcrossDocuments);
 
+            // Held-out data is never left unused: without --validate-every it is evaluated once, after the last step.
+            int validateEvery = options.ValidateEvery > 0 ? options.ValidateEvery : validation is null ? 0 : options.Steps;
             var trainerOptions = new TrainerOptions
             {
                 TotalSteps = options.Steps,
@@ -130,14 +132,14 @@ public sealed class FineTuneRecipe : IDisposable
                 GradientAccumulationSteps = options.GradientAccumulation,
                 Seed = options.Seed,
                 CheckpointEvery = options.CheckpointEvery,
-                ValidateEvery = options.ValidateEvery,
-                ValidationBatches = options.ValidateEvery > 0 ? (validation!.Sequences.Count + options.BatchSize - 1) / options.BatchSize : 0,
+                ValidateEvery = validateEvery,
+                ValidationBatches = validateEvery > 0 ? (validation!.Sequences.Count + options.BatchSize - 1) / options.BatchSize : 0,
                 MetricsLogPath = MetricsPathIn(options.OutputFolder),
             };
             var store = options.CheckpointEvery > 0 ? new TrainingCheckpointStore(Path.Combine(options.OutputFolder, "checkpoints")) : null;
             bool isolate = !options.AttendAcrossDocuments;
             var trainer = new Trainer(model, new PackedBatchSource(training, options.BatchSize, options.Seed, isolate), trainerOptions,
-                options.ValidateEvery > 0 ? new PackedBatchSource(validation!, options.BatchSize, options.Seed, isolate) : null, store, rowRanges);
+                validateEvery > 0 ? new PackedBatchSource(validation!, options.BatchSize, options.Seed, isolate) : null, store, rowRanges);
 
             if (options.Resume)
             {

@@ -445,6 +445,23 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.False(Directory.Exists(options.OutputFolder));
     }
 
+    [Theory]
+    [InlineData(0.2, 1)]
+    [InlineData(0.0, 0)]
+    public void WithoutValidateEveryTheHeldOutSplitIsEvaluatedOnceAfterTheLastStep(double fraction, int expectedValidations)
+    {
+        var result = FineTuneRecipe.Run(Options(FineTuneMethod.Full) with { Steps = 3, ValidateEvery = 0, ValidationFraction = fraction });
+
+        Assert.Equal(expectedValidations, ValidationLosses(result.MetricsPath).Count);
+        Assert.Equal(expectedValidations == 1, result.Summary.LastValidationLoss is not null);
+        if (expectedValidations == 1)
+        {
+            var entry = File.ReadAllLines(result.MetricsPath).Select(line => JsonDocument.Parse(line).RootElement)
+                .Single(e => e.GetProperty("type").GetString() == "validation");
+            Assert.Equal(3, entry.GetProperty("step").GetInt32());
+        }
+    }
+
     private static List<double> TrainLosses(string metrics) => Entries(metrics, "train");
 
     private static List<double> ValidationLosses(string metrics) => Entries(metrics, "validation");
