@@ -48,7 +48,10 @@ internal static class TrainProgressView
                            $"([bold]{plan.TrainableFraction:P2}[/]) in {plan.Modules.Count} tensors/modules; {plan.TrainingSequences} training and {plan.ValidationSequences} validation sequences, " +
                            (plan.IsolatedDocuments
                                ? "each packed example attending only to itself."
-                               : "packed examples attending to the earlier ones in their row (--attend-across-documents)."));
+                               : "packed examples attending to the earlier ones in their row (--attend-across-documents).") +
+                           (plan.ChatTemplate is { } template ? $" Conversations in the [bold]{template}[/] chat format." : ""));
+        foreach (string warning in plan.Warnings ?? [])
+            console.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
         var m = plan.Memory;
         string masters = m.MasterWeightBytes > 0 ? $" + float32 masters {Mb(m.MasterWeightBytes)}" : "";
         console.MarkupLine($"Estimated memory ({FineTuneOptions.CliName(plan.Precision)} on CPU): weights {Mb(m.WeightBytes)}{masters} + gradients {Mb(m.GradientBytes)} + AdamW {Mb(m.OptimizerBytes)} " +

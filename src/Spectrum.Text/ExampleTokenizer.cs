@@ -28,6 +28,8 @@ public sealed class ExampleTokenizer
 
     public bool TrainOnInputs => _trainOnInputs;
 
+    public ChatTemplate Template => _template;
+
     public TokenizedExample Tokenize(TrainingRecord record)
     {
         var ids = new List<int>();
@@ -49,10 +51,10 @@ public sealed class ExampleTokenizer
                 trained.Add(true);
                 break;
             case InstructionRecord instruction:
-                AddConversation(ChatTemplate.ToMessages(instruction), ids, trained);
+                AddConversation(ChatTemplate.ToMessages(instruction), record, ids, trained);
                 break;
             case ConversationRecord conversation:
-                AddConversation(conversation.Messages, ids, trained);
+                AddConversation(conversation.Messages, record, ids, trained);
                 break;
             default:
                 throw new ArgumentException($"Unknown record type {record.GetType().Name}.", nameof(record));
@@ -62,8 +64,14 @@ public sealed class ExampleTokenizer
 
     public IReadOnlyList<TokenizedExample> TokenizeAll(IEnumerable<TrainingRecord> records) => records.Select(Tokenize).ToList();
 
-    private void AddConversation(IReadOnlyList<ChatMessage> messages, List<int> ids, List<bool> trained)
+    private void AddConversation(IReadOnlyList<ChatMessage> messages, TrainingRecord record, List<int> ids, List<bool> trained)
     {
+        if (_template.Incompatibility(messages) is { } reason)
+            throw new DataFormatException(record.FilePath, record.LineNumber, "messages",
+                $"a conversation the {_template.Name} chat template can render", reason,
+                _template.HasSystemRole
+                    ? "Reorder the turns, or choose another --chat-template."
+                    : "Drop the system message (or fold it into the first user turn), or choose a --chat-template with a system role, such as chatml.");
         IReadOnlyList<TemplatePiece> pieces = _template.Render(messages, _trainOnInputs);
         _tokenizer.EncodeFlagged(pieces.Select(p => (p.Text, p.IsTrained)).ToList(), ids, trained);
         if (ids[^1] != _eosId)

@@ -70,6 +70,29 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Contains(attend ? "packed examples attending to the earlier ones" : "each packed example attending only to itself", text);
     }
 
+    /// <summary>The format reaches the run and the plan; one whose markers the tokenizer lacks is warned about; an unknown one is a usage error.</summary>
+    [Theory]
+    [InlineData(null, "chatml", false)]
+    [InlineData("llama3", "llama3", true)]
+    public void The_chat_template_is_announced_recorded_and_checked_against_the_tokenizer(string? option, string expected, bool warns)
+    {
+        string output = Path.Combine(_folder, $"template-{expected}");
+        string[] args = ["train", _model, "--data", _data, "--method", "full", "--out", output, "--steps", "1", "--seq-len", "64"];
+        var (code, text) = Run(false, option is null ? args : [.. args, "--chat-template", option]);
+
+        Assert.True(code == ExitCodes.Success, text);
+        string flowing = System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");   // the console wraps lines
+        Assert.Contains($"Conversations in the {expected} chat format", flowing);
+        var run = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(output, Spectrum.Training.Recipes.FineTuneOptions.RunFileName)))!;
+        Assert.Equal(expected, run["--chat-template"]);
+        Assert.Equal(warns, flowing.Contains("are not tokens of this tokenizer", StringComparison.Ordinal));
+
+        (code, text) = Run(false, [.. args, "--chat-template", "vicuna"]);
+        Assert.True(code == ExitCodes.Usage, text);
+        Assert.Contains("--chat-template", text);
+        Assert.Contains("chatml, llama3, mistral, gemma, phi3", System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " "));
+    }
+
     [Fact]
     public void Keep_freed_memory_trains_on_glibc()
     {

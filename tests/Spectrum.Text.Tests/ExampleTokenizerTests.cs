@@ -147,6 +147,35 @@ public sealed class ExampleTokenizerTests
     }
 
     [Fact]
+    public void AConversationTheFormatCannotRenderNamesItsLineAndWhatToDo()
+    {
+        ModelTokenizer tokenizer = Fixtures.Tokenizer(Fixtures.ByteLevelBpe);
+        var examples = new ExampleTokenizer(tokenizer, ChatTemplate.Gemma);
+
+        var error = Assert.Throws<DataFormatException>(() => examples.Tokenize(new ConversationRecord(TwoTurns, ConversationFormat.Messages, "chats.jsonl", 7)));
+
+        Assert.Equal(7, error.LineNumber);
+        Assert.StartsWith("chats.jsonl:7: messages:", error.Message);
+        Assert.Contains("system message", error.Message);
+        Assert.Contains("--chat-template", error.Message);
+    }
+
+    [Fact]
+    public void MistralAnswersEndInTheTokenizersEosWithNoSecondOneAppended()
+    {
+        ModelTokenizer tokenizer = Fixtures.Tokenizer(Fixtures.SentencePieceBpe);
+        Assert.Equal(tokenizer.TokenToId("</s>"), tokenizer.EosId);   // as in Mistral's and Llama 2's tokenizers
+        ChatMessage[] messages = [new(ChatRole.User, "What is 2+2?"), new(ChatRole.Assistant, "4")];
+
+        TokenizedExample example = new ExampleTokenizer(tokenizer, ChatTemplate.Mistral).Tokenize(Conversation(messages));
+
+        Assert.Equal(tokenizer.Encode(ChatTemplate.Mistral.RenderText(messages), addSpecialTokens: true), example.InputIds);
+        Assert.Equal(tokenizer.EosId, example.InputIds[^1]);
+        Assert.NotEqual(tokenizer.EosId, example.InputIds[^2]);
+        Assert.Equal("4</s>", TrainedText(tokenizer, example).Trim());
+    }
+
+    [Fact]
     public void TokenizerWithoutEosCannotMakeExamples()
     {
         ModelTokenizer tokenizer = Fixtures.Tokenizer(Fixtures.ByteLevelBpeDigits);

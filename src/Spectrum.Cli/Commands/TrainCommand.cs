@@ -58,6 +58,8 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--resume")] [Description("Continue from the last complete checkpoint in --out.")] public bool Resume { get; init; }
     [CommandOption("--adapter-only")] [Description("Save a PEFT adapter folder instead of the merged model.")] public bool AdapterOnly { get; init; }
     [CommandOption("--gradient-checkpointing")] [Description("Recompute each layer's activations in backward: less activation memory for about a third more compute.")] public bool GradientCheckpointing { get; init; }
+    [CommandOption("--chat-template <NAME>")] [Description("Format of conversations and instructions: chatml, llama3, mistral, gemma or phi3.")] [DefaultValue("chatml")]
+    public string ChatTemplate { get; init; } = "chatml";
     [CommandOption("--train-on-inputs")] [Description("Loss on prompts too, not only responses.")] public bool TrainOnInputs { get; init; }
     [CommandOption("--attend-across-documents")] [Description("Let examples packed into one row see the earlier ones (by default each sees only itself, positions from 0, as Axolotl's sample packing).")]
     public bool AttendAcrossDocuments { get; init; }
@@ -100,7 +102,7 @@ public sealed class TrainSettings : CommandSettings
         ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
         LoraTargets = LoraTargets?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,
-        Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
+        ChatTemplateName = ChatTemplate, Resume = Resume, AdapterOnly = AdapterOnly, GradientCheckpointing = GradientCheckpointing, TrainOnInputs = TrainOnInputs,
         AttendAcrossDocuments = AttendAcrossDocuments, KeepFreedMemory = KeepFreedMemory, Precision = PrecisionAliases[Precision],
     };
 }

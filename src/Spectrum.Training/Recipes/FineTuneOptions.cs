@@ -51,6 +51,9 @@ public sealed record FineTuneOptions
     /// <summary>With <see cref="ScanResults"/>, also train the embedding and output head when the model has them (the reference always adds them).</summary>
     public bool IncludeEmbeddingsAndHead { get; init; } = true;
 
+    /// <summary>The chat format conversations and instruction records are rendered in: a <see cref="Spectrum.Text.ChatTemplate.BuiltIn"/> name.</summary>
+    public string ChatTemplateName { get; init; } = "chatml";
+
     public int Steps { get; init; } = 100;
     public double? LearningRate { get; init; }
     public int SequenceLength { get; init; } = 512;
@@ -143,6 +146,8 @@ public sealed record FineTuneOptions
             Fail($"--adapter-only saves LoRA adapters, but {method} trains none. Drop --adapter-only or use a LoRA method.");
         if (UsesLora)
             LoraOptions(null).Validate();
+        if (!Spectrum.Text.ChatTemplate.BuiltIn.Any(t => string.Equals(t.Name, ChatTemplateName, StringComparison.OrdinalIgnoreCase)))
+            Fail($"--chat-template is \"{ChatTemplateName}\"; expected one of {string.Join(", ", Spectrum.Text.ChatTemplate.BuiltIn.Select(t => t.Name))}.");
         if (Steps < 1)
             Fail($"--steps is {Steps}; expected at least 1.");
         if (SequenceLength < 2)
@@ -191,6 +196,7 @@ public sealed record FineTuneOptions
         ["--lora-rank"] = UsesLora ? (LoraRank ?? 32).ToString(CultureInfo.InvariantCulture) : "none",
         ["--lora-targets"] = LoraTargets is null ? "all projections" : string.Join(",", LoraTargets),
         ["--train-on-inputs"] = TrainOnInputs ? "true" : "false",
+        ["--chat-template"] = ChatTemplateName.ToLowerInvariant(),
         ["--attend-across-documents"] = AttendAcrossDocuments ? "true" : "false",
         ["--precision"] = CliName(Precision),
     };

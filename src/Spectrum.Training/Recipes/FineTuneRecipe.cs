@@ -26,7 +26,9 @@ public sealed record FineTunePlan(
     int ValidationSequences,
     int? ResumedFromStep,
     bool? NativeBf16 = null,
-    bool IsolatedDocuments = true)
+    bool IsolatedDocuments = true,
+    string? ChatTemplate = null,
+    IReadOnlyList<string>? Warnings = null)
 {
     public double TrainableFraction => TotalParameters == 0 ? 0 : (double)TrainableParameters / TotalParameters;
 }
@@ -94,7 +96,7 @@ public sealed class FineTuneRecipe : IDisposable
         using (Checkpoint.Open(options.ModelFolder)) { }
         var patterns = options.UsesSelection ? SelectionPatterns(options) : null;
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
-        var (training, validation) = PrepareData(options, tokenizer);
+        var (training, validation, chatTemplate, dataWarnings) = PrepareData(options, tokenizer);
 
         var quantized = new Dictionary<string, Nf4Tensor>(StringComparer.Ordinal);
         LlamaForCausalLM? model = null;
@@ -120,7 +122,7 @@ public sealed class FineTuneRecipe : IDisposable
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
                 NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null,
-                IsolatedDocuments: !options.AttendAcrossDocuments);
+                IsolatedDocuments: !options.AttendAcrossDocuments, ChatTemplate: chatTemplate, Warnings: dataWarnings);
 
             // Held-out data is never left unused: without --validate-every it is evaluated once, after the last step.
             int validateEvery = options.ValidateEvery > 0 ? options.ValidateEvery : validation is null ? 0 : options.Steps;
@@ -246,21 +248,28 @@ public sealed class FineTuneRecipe : IDisposable
         return AxolotlYaml.Patterns(selection, extras);
     }
 
-    /// <summary>JSONL → records → split → ChatML tokens (loss on responses unless TrainOnInputs) → packed rows.</summary>
-    private static (PackedDataset Training, PackedDataset? Validation) PrepareData(FineTuneOptions options, ModelTokenizer tokenizer)
+    /// <summary>
+    /// JSONL → records → split → tokens (conversations and instructions in the chosen chat format, loss on responses
+    /// unless TrainOnInputs) → packed rows. Also the chat format's name and its warnings when the data uses it.
+    /// </summary>
+    private static (PackedDataset Training, PackedDataset? Validation, string? ChatTemplate, IReadOnlyList<string> Warnings)
+        PrepareData(FineTuneOptions options, ModelTokenizer tokenizer)
     {
         var records = TrainingRecords.Load(options.DataPath);
         if (options.ValidationFraction > 0 && records.Count < 2)
             throw new TrainingConfigurationException(
                 $"--validation-fraction {options.ValidationFraction} needs at least 2 records, but --data {options.DataPath} has {records.Count}. Add data or set the fraction to 0.");
         var split = DatasetSplit.Split(records, options.ValidationFraction, options.Seed);
-        var examples = new ExampleTokenizer(tokenizer, ChatTemplate.ChatMl, options.TrainOnInputs);
+        var template = ChatTemplate.Named(options.ChatTemplateName);
+        var examples = new ExampleTokenizer(tokenizer, template, options.TrainOnInputs);
         int padId = tokenizer.PadId ?? tokenizer.EosId!.Value;
         var training = SequencePacker.Pack(examples.TokenizeAll(split.Train), options.SequenceLength, padId);
         var validation = split.Validation.Count > 0
             ? SequencePacker.Pack(examples.TokenizeAll(split.Validation), options.SequenceLength, padId)
             : null;
-        return (training, validation);
+        bool usesTemplate = records.Any(r => r is not TextRecord);
+        return (training, validation, usesTemplate ? template.Name : null,
+            usesTemplate ? ChatTemplateCheck.Warnings(template, tokenizer) : []);
     }
 
     /// <summary>Freezes (full, Spectrum) or wraps (LoRA family) the model; returns what trains, the LoRA targets and any row ranges.</summary>
