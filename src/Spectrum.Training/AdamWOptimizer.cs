@@ -38,6 +38,10 @@ public sealed class AdamWOptimizer : IDisposable
     private readonly Dictionary<string, Tensor> _rowMasks = new(StringComparer.Ordinal);
     // The same row ranges as (start, end) row pairs, clamped, ordered and merged: the rows the kernel updates.
     private readonly Dictionary<string, List<(long Start, long End)>> _rowRanges = new(StringComparer.Ordinal);
+    // Set once a micro-batch gradient had to be summed in float32 (gradient accumulation): gradients then cost 4 bytes.
+    private bool _accumulatedInFloat32;
+    // Clipping's factor for the next step's gradients, from ClipGradientNorm; applied inside the update.
+    private double _gradientScale = 1;
 
     /// <param name="parameters">The trainable parameters (e.g. <see cref="Trainable"/>); each must require gradients.</param>
     /// <param name="rowRanges">From <see cref="FreezeReport.RowRanges"/>: rows outside the ranges never change.</param>
@@ -95,9 +99,6 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Names of the optimized parameters, in the order given.</summary>
     public IReadOnlyList<string> ParameterNames => _parameters.Select(p => p.Name).ToList();
 
-    /// <summary>The tensors the update is applied to, whose gradients are clipped: the float32 master where there is one, else the parameter.</summary>
-    public IEnumerable<Parameter> Parameters => _parameters.Select(p => Optimized(p.Name, p.Parameter));
-
     public bool HasState(string parameterName) => _state.ContainsKey(parameterName);
 
     /// <summary>True when <paramref name="parameterName"/> is bf16/f16 and trained through a float32 master copy.</summary>
@@ -105,8 +106,9 @@ public sealed class AdamWOptimizer : IDisposable
 
     /// <summary>
     /// Bytes this optimizer makes training hold beyond the model's own weights, read off its live tensors: both AdamW
-    /// moments, the float32 masters of reduced-precision parameters, and the gradient each optimized tensor carries
-    /// after a backward (the size of that tensor). Activations are not included: they depend on the batch, not the method.
+    /// moments, the float32 masters of reduced-precision parameters, and the gradient each parameter carries after a
+    /// backward (float32 where micro-batches are summed in float32, else the parameter's own dtype). Activations are
+    /// not included: they depend on the batch, not the method.
     /// </summary>
     public long TrainingStateBytes
     {
@@ -117,8 +119,11 @@ public sealed class AdamWOptimizer : IDisposable
             {
                 var optimized = Optimized(name, parameter);
                 var state = _state[name];
-                bytes += TensorBytes(state.ExpAvg) + TensorBytes(state.ExpAvgSq) + TensorBytes(optimized);
+                bytes += TensorBytes(state.ExpAvg) + TensorBytes(state.ExpAvgSq);
                 if (_masters.ContainsKey(name))
+                    // The master, and the gradient: float32 when micro-batches were summed, else the parameter's own.
+                    bytes += TensorBytes(optimized) + (_accumulatedInFloat32 ? TensorBytes(optimized) : TensorBytes(parameter));
+                else
                     bytes += TensorBytes(optimized);
             }
             return bytes;
@@ -154,10 +159,12 @@ public sealed class AdamWOptimizer : IDisposable
     }
 
     /// <summary>
-    /// Moves each reduced-precision parameter's gradient onto its float32 master (added, so micro-batches accumulate in
-    /// float32) and drops the bf16/f16 one. Call after every backward; a no-op for float32 parameters.
+    /// Sums each reduced-precision parameter's gradient into its float32 master's (so micro-batches accumulate in
+    /// float32) and drops the bf16/f16 one. Call after every backward; a no-op for float32 parameters. With
+    /// <paramref name="lastMicroBatch"/>, a gradient with no earlier micro-batch to add to is left where it is: the step
+    /// reads bf16 gradients directly (widening is exact), which spares a float32 copy of every such gradient.
     /// </summary>
-    public void AccumulateGradients()
+    public void AccumulateGradients(bool lastMicroBatch = false)
     {
         if (_masters.Count == 0)
             return;
@@ -173,13 +180,25 @@ public sealed class AdamWOptimizer : IDisposable
             {
                 sum.add_(grad);
             }
+            else if (lastMicroBatch)
+            {
+                continue;
+            }
             else
             {
                 master.grad = grad.to_type(ScalarType.Float32);
+                _accumulatedInFloat32 = true;
             }
             parameter.grad = null;
         }
     }
+
+    /// <summary>
+    /// The gradient the next step uses: a reduced-precision parameter's float32 sum over micro-batches, or else the
+    /// parameter's own gradient (float32, or bf16/f16 left by the last micro-batch); null when it has none.
+    /// </summary>
+    private Tensor? GradientOf(string name, Parameter parameter) =>
+        _masters.TryGetValue(name, out var master) && master.grad is { } summed ? summed : parameter.grad;
 
     /// <summary>The live state tensors (not copies); read them before the next step changes them.</summary>
     public AdamWParameterState StateOf(string parameterName) =>
@@ -190,14 +209,54 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Zeroes the gradient rows that a row range leaves frozen; call after backward and before clipping so the norm ignores them.</summary>
     public void MaskFrozenRowGradients()
     {
-        AccumulateGradients();
+        AccumulateGradients(lastMicroBatch: true);
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         foreach (var (name, parameter, _) in _parameters)
         {
-            if (_rowMasks.TryGetValue(name, out var mask) && Optimized(name, parameter).grad is { } grad)
-                grad.mul_(mask);
+            if (_rowMasks.TryGetValue(name, out var mask) && GradientOf(name, parameter) is { } grad)
+                grad.mul_(grad.dtype == mask.dtype ? mask : mask.to_type(grad.dtype));   // 0 and 1 are exact in every dtype
         }
+    }
+
+    /// <summary>
+    /// The global L2 norm of the gradients the next <see cref="Step"/> uses (as if concatenated into one vector), and
+    /// with <paramref name="maxNorm"/> the clipping factor that step applies to every gradient: max / (norm + 1e-6),
+    /// at most 1, as torch.nn.utils.clip_grad_norm_ computes it. The factor is applied as the update reads each
+    /// gradient instead of by a separate pass over them; the gradients themselves are left unscaled. The squares are
+    /// summed in double, so the norm is exact to double rounding rather than float32's.
+    /// </summary>
+    /// <returns>The norm before clipping.</returns>
+    public double ClipGradientNorm(double? maxNorm)
+    {
+        if (maxNorm is { } max && !(max > 0))
+            throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The clipping norm must be positive.");
+        AccumulateGradients(lastMicroBatch: true);
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        double squares = 0;
+        foreach (var (name, parameter, _) in _parameters)
+        {
+            if (GradientOf(name, parameter) is { } grad)
+                squares += SumOfSquares(grad);
+        }
+        double norm = Math.Sqrt(squares);
+        _gradientScale = maxNorm is { } limit ? Math.Min(1.0, limit / (norm + 1e-6)) : 1.0;
+        return norm;
+    }
+
+    private static unsafe double SumOfSquares(Tensor grad)
+    {
+        if (grad.is_cpu() && grad.is_contiguous() && grad.dtype is ScalarType.Float32 or ScalarType.BFloat16)
+        {
+            fixed (byte* bytes = grad.bytes)
+            {
+                return grad.dtype == ScalarType.Float32
+                    ? FusedAdamW.SumOfSquares((float*)bytes, null, grad.numel())
+                    : FusedAdamW.SumOfSquares(null, (ushort*)bytes, grad.numel());
+            }
+        }
+        return grad.to_type(ScalarType.Float64).pow(2).sum().item<double>();
     }
 
     /// <summary>
@@ -210,38 +269,41 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>One AdamW update of every parameter that has a gradient; parameters without one are skipped entirely, as in PyTorch.</summary>
     public void Step()
     {
-        AccumulateGradients();
+        AccumulateGradients(lastMicroBatch: true);
         using var noGrad = torch.no_grad();
         foreach (var (name, modelParameter, decays) in _parameters)
         {
             using var scope = torch.NewDisposeScope();
             var parameter = Optimized(name, modelParameter);
-            var grad = parameter.grad;
+            var grad = GradientOf(name, modelParameter);
             if (grad is null)
                 continue;
             var state = _state[name];
             state.Step++;
-            var constants = AdamWConstants.For(Options, LearningRate, decays, state.Step);
+            var constants = AdamWConstants.For(Options, LearningRate, decays, state.Step, _gradientScale);
             if (UseFusedKernel && CanFuse(parameter, grad, state, modelParameter))
                 FusedStep(name, parameter, grad, state, modelParameter, constants);
             else
                 TensorOpsStep(name, parameter, grad, state, modelParameter, decays);
         }
+        _gradientScale = 1;
     }
 
-    /// <summary>The kernel needs flat float32 CPU memory for the weight as trained, its gradient and both moments.</summary>
+    /// <summary>The kernel needs flat float32 CPU memory for the weight as trained and both moments, and a float32 or bf16 gradient.</summary>
     private static bool CanFuse(Tensor parameter, Tensor grad, MutableState state, Parameter modelParameter)
     {
         static bool Flat(Tensor t) => t.is_cpu() && t.dtype == ScalarType.Float32 && t.is_contiguous();
         bool roundedTargetOk = ReferenceEquals(parameter, modelParameter)
             || (modelParameter.dtype is ScalarType.BFloat16 or ScalarType.Float16 && modelParameter.is_cpu() && modelParameter.is_contiguous());
-        return Flat(parameter) && Flat(grad) && Flat(state.ExpAvg) && Flat(state.ExpAvgSq) && grad.numel() == parameter.numel() && roundedTargetOk;
+        bool gradientOk = Flat(grad) || (grad.is_cpu() && grad.dtype == ScalarType.BFloat16 && grad.is_contiguous());
+        return Flat(parameter) && gradientOk && Flat(state.ExpAvg) && Flat(state.ExpAvgSq) && grad.numel() == parameter.numel() && roundedTargetOk;
     }
 
     private unsafe void FusedStep(string name, Tensor parameter, Tensor grad, MutableState state, Parameter modelParameter, in AdamWConstants constants)
     {
         bool master = !ReferenceEquals(parameter, modelParameter);
         bool writeBf16 = master && modelParameter.dtype == ScalarType.BFloat16;
+        bool bf16Gradient = grad.dtype == ScalarType.BFloat16;
         long rowElements = parameter.dim() == 0 ? 1 : parameter.numel() / Math.Max(1, parameter.shape[0]);
         fixed (byte* p = parameter.bytes, g = grad.bytes, m = state.ExpAvg.bytes, v = state.ExpAvgSq.bytes)
         fixed (byte* rounded = writeBf16 ? modelParameter.bytes : Span<byte>.Empty)
@@ -249,8 +311,8 @@ public sealed class AdamWOptimizer : IDisposable
             // Rows a row range leaves frozen are skipped: their weights and (zero) moments stay exactly as they are.
             foreach (var (startRow, rows) in ActiveRows(name, parameter))
             {
-                FusedAdamW.Update((float*)p, (float*)g, (float*)m, (float*)v, writeBf16 ? (ushort*)rounded : null,
-                    startRow * rowElements, rows * rowElements, constants);
+                FusedAdamW.Update((float*)p, bf16Gradient ? null : (float*)g, bf16Gradient ? (ushort*)g : null, (float*)m, (float*)v,
+                    writeBf16 ? (ushort*)rounded : null, startRow * rowElements, rows * rowElements, constants);
             }
         }
         if (master && !writeBf16)
@@ -275,6 +337,10 @@ public sealed class AdamWOptimizer : IDisposable
     {
         // Scalars stay double here (not AdamWConstants' float32): this path also serves float64 weights.
         double lr = LearningRate, beta1 = Options.Beta1, beta2 = Options.Beta2;
+        if (grad.dtype != parameter.dtype)
+            grad = grad.to_type(parameter.dtype);   // a bf16/f16 gradient left by the last micro-batch; exact
+        if (_gradientScale != 1)
+            grad = grad.mul(_gradientScale);   // in the gradient's dtype, as clip_grad_norm_'s multiply
         _rowMasks.TryGetValue(name, out var mask);
         if (mask is not null)
             grad.mul_(mask);   // usually masked already (MaskFrozenRowGradients); 0/1 masks are idempotent

@@ -212,22 +212,6 @@ public sealed class Trainer : IDisposable
 
     public void Dispose() => _optimizer.Dispose();
 
-    /// <summary>Clips the global L2 norm of the gradients to <paramref name="maxNorm"/> (null: no clipping) and returns the norm before clipping.</summary>
-    internal static double ClipGradients(IEnumerable<Parameter> parameters, double? maxNorm)
-    {
-        var list = parameters.ToList();
-        if (maxNorm is { } max)
-            return nn.utils.clip_grad_norm_(list, max);
-        using var scope = torch.NewDisposeScope();
-        double squares = 0;
-        foreach (var parameter in list)
-        {
-            if (parameter.grad is { } grad)
-                squares += grad.to_type(ScalarType.Float64).pow(2).sum().item<double>();
-        }
-        return Math.Sqrt(squares);
-    }
-
     private (double Loss, double GradNorm, long InputTokens, long Targets, StepPhases Phases) OptimizerStep(double learningRate)
     {
         var microBatches = new List<Batch>(_options.GradientAccumulationSteps);
@@ -245,14 +229,15 @@ public sealed class Trainer : IDisposable
             double lossSum = 0, forwardSeconds = 0, backwardSeconds = 0;
             long inputTokens = 0;
             var clock = Stopwatch.StartNew();
-            foreach (var batch in microBatches)
+            for (int i = 0; i < microBatches.Count; i++)
             {
+                var batch = microBatches[i];
                 using var scope = torch.NewDisposeScope();
                 double start = clock.Elapsed.TotalSeconds;
                 var summed = SummedLoss(batch);                                        // ()
                 double forwardDone = clock.Elapsed.TotalSeconds;
                 (summed / targets).backward();
-                _optimizer.AccumulateGradients();
+                _optimizer.AccumulateGradients(lastMicroBatch: i == microBatches.Count - 1);
                 forwardSeconds += forwardDone - start;
                 backwardSeconds += clock.Elapsed.TotalSeconds - forwardDone;
                 lossSum += summed.item<float>();
@@ -261,7 +246,7 @@ public sealed class Trainer : IDisposable
 
             double optimizerStart = clock.Elapsed.TotalSeconds;
             _optimizer.MaskFrozenRowGradients();
-            double gradNorm = ClipGradients(_optimizer.Parameters, _options.MaxGradNorm);
+            double gradNorm = _optimizer.ClipGradientNorm(_options.MaxGradNorm);
             _optimizer.LearningRate = learningRate;
             _optimizer.Step();
             _optimizer.ZeroGrad();

@@ -60,7 +60,12 @@ public sealed class AdamWOptimizerTests
         var half = new Parameter(torch.zeros(7, dtype: ScalarType.BFloat16));         // 7 bf16 → float32 master
         using var optimizer = new AdamWOptimizer([("full", full), ("half", half)], new AdamWOptions(1e-3));
 
-        // float32: gradient + two moments, 12 bytes each; bf16: float32 master + its gradient + two moments, 16 bytes.
+        // float32: gradient + two moments, 12 bytes each; bf16: float32 master + two moments + its own bf16 gradient, 14.
+        Assert.Equal(30 * 12 + 7 * 14, optimizer.TrainingStateBytes);
+
+        // Once micro-batches are summed, the bf16 weight's gradient is held in float32: 16 bytes.
+        half.grad = torch.ones(7, dtype: ScalarType.BFloat16);
+        optimizer.AccumulateGradients();
         Assert.Equal(30 * 12 + 7 * 16, optimizer.TrainingStateBytes);
     }
 
@@ -110,7 +115,7 @@ public sealed class AdamWOptimizerTests
         using var optimizer = new AdamWOptimizer([("w", weight)], new AdamWOptions(), ranges);
         weight.mul(torch.tensor(new float[] { 1, 2, 3, 4 }).view(4, 1)).sum().backward();   // row r's gradient is r + 1
         optimizer.MaskFrozenRowGradients();
-        double norm = Trainer.ClipGradients(optimizer.Parameters, null);
+        double norm = optimizer.ClipGradientNorm(null);
         Assert.Equal(Math.Sqrt(3 * 2.0 * 2.0), norm, 6);   // only row 1, three entries of 2
     }
 
@@ -188,7 +193,45 @@ public sealed class AdamWOptimizerTests
         // The model's bf16 weight is the master rounded to nearest.
         TensorAssert.Identical(master.to_type(ScalarType.BFloat16), reduced, "bf16 weight vs rounded master");
         Assert.False(TensorAssert.BitEqual(master, start.to_type(ScalarType.Float32)), "the master moved");
-        Assert.Same(master, Assert.Single(mixed.Parameters));   // clipping sees the float32 gradient
+    }
+
+    /// <summary>
+    /// Without gradient accumulation the last micro-batch's bf16 gradient stays on the weight (no float32 copy), and
+    /// the step and the clipping norm read it directly: the same result as converting it to a float32 master gradient.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ABf16GradientIsReadInPlaceExactlyAsItsFloat32Copy(bool fused)
+    {
+        torch.random.manual_seed(5);
+        using var start = torch.randn(300, 257).to_type(ScalarType.BFloat16);   // odd sizes: vector tails
+        var direct = new Parameter(start.clone(), requires_grad: true);
+        var converted = new Parameter(start.clone(), requires_grad: true);
+        var options = new AdamWOptions(LearningRate: 1e-3, WeightDecay: 0.01);
+        using var inPlace = new AdamWOptimizer([("w", direct)], options) { UseFusedKernel = fused };
+        using var copied = new AdamWOptimizer([("w", converted)], options) { UseFusedKernel = fused };
+        for (int step = 0; step < 3; step++)
+        {
+            using var g = (torch.randn(300, 257) * 3).to_type(ScalarType.BFloat16);
+            direct.grad = g.clone();
+            inPlace.AccumulateGradients(lastMicroBatch: true);
+            Assert.NotNull(direct.grad);   // left on the weight
+            converted.grad = g.clone();
+            copied.AccumulateGradients();   // the float32 master gradient
+            Assert.Null(converted.grad);
+
+            double normInPlace = inPlace.ClipGradientNorm(maxNorm: 100), normCopied = copied.ClipGradientNorm(maxNorm: 100);
+            Assert.Equal(normCopied, normInPlace);
+            Assert.Equal(g.to_type(ScalarType.Float64).pow(2).sum().sqrt().item<double>(), normInPlace, 1e-9 * normInPlace);
+            inPlace.Step();
+            copied.Step();
+            inPlace.ZeroGrad();
+            copied.ZeroGrad();
+        }
+        TensorAssert.Identical(copied.TrainedWeight("w"), inPlace.TrainedWeight("w"), "master");
+        TensorAssert.Identical(converted, direct, "bf16 weight");
+        TensorAssert.Identical(copied.StateOf("w").ExpAvgSq, inPlace.StateOf("w").ExpAvgSq, "exp_avg_sq");
     }
 
     [Fact]

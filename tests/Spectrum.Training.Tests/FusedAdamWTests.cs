@@ -141,8 +141,8 @@ public sealed class FusedAdamWTests
             fixed (byte* p = master.bytes, g = zero.bytes, mp = m.bytes, vp = v.bytes)
             fixed (ushort* r = rounded)
             {
-                FusedAdamW.Update((float*)p, (float*)g, (float*)mp, (float*)vp, r, 0, values.Length,
-                    new AdamWConstants(1f, 0.9f, 0.1f, 0.999f, 0.001f, 1f, 1e-8f, -1e-3f));
+                FusedAdamW.Update((float*)p, (float*)g, null, (float*)mp, (float*)vp, r, 0, values.Length,
+                    new AdamWConstants(1f, 0.9f, 0.1f, 0.999f, 0.001f, 1f, 1e-8f, -1e-3f, 1f));
             }
         }
         for (int i = 0; i < values.Length; i++)

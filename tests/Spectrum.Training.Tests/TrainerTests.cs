@@ -112,7 +112,7 @@ public sealed class TrainerTests : IDisposable
         using var summed = CausalLmLoss.SumOverTargets(logits, batch.Labels);
         double targets = CausalLmLoss.CountTargets(batch.Labels);
         (summed / targets).backward();
-        double norm = Trainer.ClipGradients(twin.parameters(), null);
+        double norm = Math.Sqrt(twin.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.to_type(ScalarType.Float64).pow(2).sum().item<double>()));
         Assert.Equal(summed.item<float>() / targets, reported!.Loss, 1e-6 * Math.Abs(reported.Loss));
         Assert.Equal(norm, reported.GradNorm, 1e-5 * norm);
         Assert.True(double.IsFinite(reported.ValidationLoss!.Value));
@@ -237,24 +237,40 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    [Fact]
-    public void ClippingBoundsTheGlobalNormAndReportsTheNormBefore()
+    /// <summary>
+    /// The norm is reported before clipping, and the step applies clip_grad_norm_'s factor: the same update as
+    /// TorchSharp's own clip_grad_norm_ followed by our step on the clipped gradients.
+    /// </summary>
+    [Theory]
+    [InlineData(1.0, 5.0)]     // over the bound: scaled to norm 1
+    [InlineData(10.0, 5.0)]    // under it: untouched
+    [InlineData(null, 5.0)]
+    public void ClippingReportsTheNormBeforeAndStepsWithClipGradNormsFactor(double? maxNorm, double expectedNorm)
     {
-        var a = new Parameter(torch.zeros(2));
-        var b = new Parameter(torch.zeros(1));
-        a.grad = torch.tensor(new[] { 3f, 0f });
-        b.grad = torch.tensor(new[] { 4f });
-        Assert.Equal(5.0, Trainer.ClipGradients([a, b], maxNorm: 1.0), 5);
-        double after = Math.Sqrt(a.grad!.pow(2).sum().item<float>() + b.grad!.pow(2).sum().item<float>());
-        Assert.InRange(after, 0.999, 1.0 + 1e-6);
-        Assert.Equal(0.6f, a.grad![0].item<float>(), 5);   // direction kept: 3/5, 4/5
-        Assert.Equal(0.8f, b.grad![0].item<float>(), 5);
-
-        a.grad = torch.tensor(new[] { 0.3f, 0f });
-        b.grad = torch.tensor(new[] { 0.4f });
-        Assert.Equal(0.5, Trainer.ClipGradients([a, b], maxNorm: 1.0), 5);
-        Assert.Equal(0.3f, a.grad![0].item<float>());   // under the bound: untouched
-        Assert.Equal(0.5, Trainer.ClipGradients([a, b], maxNorm: null), 5);
+        var ours = new[] { new Parameter(torch.ones(2)), new Parameter(torch.ones(1)) };
+        var theirs = ours.Select(p => new Parameter(p.detach().clone())).ToArray();
+        using var optimizer = new AdamWOptimizer([("a", ours[0]), ("b", ours[1])], new AdamWOptions(LearningRate: 0.1));
+        using var reference = new AdamWOptimizer([("a", theirs[0]), ("b", theirs[1])], new AdamWOptions(LearningRate: 0.1));
+        // Two steps, so the second moment (which the scale enters squared) differs from a plain sign step.
+        foreach (float factor in new[] { 1f, 0.5f })
+        {
+            foreach (var set in new[] { ours, theirs })
+            {
+                set[0].grad = torch.tensor(new[] { 3f * factor, 0f });
+                set[1].grad = torch.tensor(new[] { 4f * factor });
+            }
+            double norm = optimizer.ClipGradientNorm(maxNorm);
+            if (maxNorm is { } max)
+                torch.nn.utils.clip_grad_norm_(theirs, max);
+            Assert.Equal(expectedNorm * factor, norm, 6);
+            Assert.Equal(3f * factor, ours[0].grad![0].item<float>());   // the gradient itself is left as it is
+            optimizer.Step();
+            reference.Step();
+            optimizer.ZeroGrad();
+            reference.ZeroGrad();
+        }
+        for (int i = 0; i < 2; i++)
+            Assert.True((ours[i] - theirs[i]).abs().max().item<float>() <= 1e-7f, $"parameter {i} differs from clip_grad_norm_ then step");
     }
 
     [Fact]

@@ -117,7 +117,7 @@ public sealed class FineTuneRecipe : IDisposable
             long trainableCount = trainable.Sum(p => p.Parameter.numel());
             // The checkpoint's own parameters (tied embeddings once) plus any adapters, which are all trainable.
             long total = model.Config.ParameterCount + (options.UsesLora ? trainableCount : 0);
-            var plan = new FineTunePlan(options.Method, options.Precision, trainableCount, total, EstimateMemory(model, trainable),
+            var plan = new FineTunePlan(options.Method, options.Precision, trainableCount, total, EstimateMemory(model, trainable, options.GradientAccumulation),
                 EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing,
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
@@ -323,10 +323,11 @@ public sealed class FineTuneRecipe : IDisposable
 
     /// <summary>
     /// Resident weights as held (NF4 codes and scales count at their byte size); per trainable element a float32 master
-    /// (4 B, reduced-precision parameters only), float32 gradient (4 B, plus the parameter-dtype gradient backward
-    /// produces before it moves to the master) and AdamW moments (8 B).
+    /// (4 B, reduced-precision parameters only), the gradient (the parameter's dtype; with gradient accumulation a
+    /// reduced-precision parameter's is summed in float32, 4 B, beside the one backward produces) and AdamW moments (8 B).
     /// </summary>
-    private static MemoryEstimate EstimateMemory(LlamaForCausalLM model, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> trainable)
+    private static MemoryEstimate EstimateMemory(LlamaForCausalLM model, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> trainable,
+        int gradientAccumulation)
     {
         long weights = UniqueParameters.Of(model).Sum(p => p.Parameter.numel() * p.Parameter.element_size())
                        + model.named_buffers().Sum(b => b.buffer.numel() * b.buffer.element_size());
@@ -336,7 +337,7 @@ public sealed class FineTuneRecipe : IDisposable
             long count = parameter.numel();
             bool reduced = parameter.dtype is ScalarType.BFloat16 or ScalarType.Float16;
             masters += reduced ? count * 4 : 0;
-            gradients += count * 4 + (reduced ? count * parameter.element_size() : 0);
+            gradients += count * parameter.element_size() + (reduced && gradientAccumulation > 1 ? count * 4 : 0);
             moments += count * 8;
         }
         return new MemoryEstimate(weights, masters, gradients, moments);

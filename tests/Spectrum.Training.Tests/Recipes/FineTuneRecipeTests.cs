@@ -89,6 +89,9 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(bf16 ? ScalarType.BFloat16 : ScalarType.Float32, recipe.Model.Model.EmbedTokens.Weight.dtype);
         Assert.All(expected, name => Assert.Equal(bf16 && !adapters, recipe.Trainer.Optimizer.HasMasterWeight(name)));
         Assert.Equal(bf16 && !adapters ? recipe.Plan.TrainableParameters * 4 : 0, recipe.Plan.Memory.MasterWeightBytes);
+        // The plan's estimate of what training holds is what the optimizer held (no gradient accumulation here).
+        var m = recipe.Plan.Memory;
+        Assert.Equal(m.MasterWeightBytes + m.GradientBytes + m.OptimizerBytes, recipe.Trainer.Optimizer.TrainingStateBytes);
         Assert.Equal(bf16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null, recipe.Plan.NativeBf16);
         var after = recipe.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
             .Concat(recipe.Model.named_buffers().Select(b => (b.name, b.buffer)))
