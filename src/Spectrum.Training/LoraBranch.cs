@@ -23,13 +23,31 @@ internal static class LoraBranch
         return (a, b);
     }
 
-    /// <summary>scaling · B(A(dropout(x))) computed in the adapter's dtype, returned in <paramref name="resultDtype"/>. x is (..., in); result (..., out).</summary>
+    /// <summary>
+    /// scaling · B(A(dropout(x))), returned in <paramref name="resultDtype"/>. x is (..., in); result (..., out). With a
+    /// bf16/f16 input (a bf16 model) the products run in that dtype on the adapter weights cast to it, as torch.autocast
+    /// runs PEFT's float32 adapters in HF's and Axolotl's bf16 training; the weights, their gradients and AdamW state
+    /// stay float32. Otherwise they run in the adapter's own dtype.
+    /// </summary>
     public static Tensor Delta(Tensor input, Linear a, Linear b, SeededDropout dropout, double scaling, ScalarType resultDtype)
     {
         using var scope = torch.NewDisposeScope();
-        var x = input.to_type(a.weight!.dtype);
-        var delta = b.call(a.call(dropout.call(x))) * scaling;   // (..., out)
-        return delta.to_type(resultDtype).MoveToOuterDisposeScope();
+        var adapterDtype = a.weight!.dtype;
+        bool autocast = input.dtype is ScalarType.BFloat16 or ScalarType.Float16 && adapterDtype == ScalarType.Float32;
+        Tensor delta;
+        if (autocast)
+        {
+            // The scaling goes on A (r × in) rather than on the (tokens × out) result: one small multiply instead of a large
+            // one; exact for the usual power-of-two alpha / r.
+            var x = dropout.call(input);
+            var hidden = nn.functional.linear(x, (a.weight! * scaling).to_type(input.dtype));   // (..., r)
+            delta = nn.functional.linear(hidden, b.weight!.to_type(input.dtype));                // (..., out)
+        }
+        else
+        {
+            delta = b.call(a.call(dropout.call(input.to_type(adapterDtype)))) * scaling;
+        }
+        return (delta.dtype == resultDtype ? delta : delta.to_type(resultDtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>W + scaling · B·A in <paramref name="dtype"/>, computed in float32; B (out, r) · A (r, in) = (out, in). Detached.</summary>
