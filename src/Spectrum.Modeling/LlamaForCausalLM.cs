@@ -171,8 +171,22 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
     /// <summary>(..., hidden) → float32 (..., vocab) through lm_head, or the embedding matrix when tied.</summary>
     private Tensor Head(Tensor hidden)
     {
-        var logits = lm_head is null ? nn.functional.linear(hidden, model.EmbedTokens.Weight) : lm_head.call(hidden);
+        var logits = lm_head is null ? TiedHead(hidden, model.EmbedTokens.Weight) : lm_head.call(hidden);
         return logits.to(ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// hidden · Wᵀ for the tied embedding matrix W (vocab, hidden), computed as (W · hiddenᵀ)ᵀ. Same products, but the
+    /// gradient for W then comes out of backward as a fresh (vocab, hidden) tensor, into which autograd adds the
+    /// embedding lookup's gradient in place; linear(hidden, W) yields it as a transposed view, which forces an
+    /// out-of-place sum: one embedding-sized buffer (113 MB at SmolLM's shape in float32) more at the end of backward.
+    /// </summary>
+    private static Tensor TiedHead(Tensor hidden, Tensor weight)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rows = hidden.reshape(-1, hidden.shape[^1]);                                      // (n, hidden)
+        var logits = torch.mm(weight, rows.t()).t().contiguous();                             // (n, vocab)
+        return logits.reshape([.. hidden.shape[..^1], weight.shape[0]]).MoveToOuterDisposeScope();
     }
 
     // ------------------------------------------------------------------------------------------------ projections

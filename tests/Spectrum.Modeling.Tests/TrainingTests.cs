@@ -38,6 +38,32 @@ public sealed class TrainingTests
         }
     }
 
+    /// <summary>
+    /// The tied head is computed as (W · hᵀ)ᵀ so that autograd can sum the tied weight's two gradients in place; the
+    /// sum must be exactly what an untied twin's embedding and head gradients add up to (float64, ≤ 1e-12).
+    /// </summary>
+    [Fact]
+    public void A_tied_embeddings_gradient_is_the_sum_of_its_lookup_and_head_gradients()
+    {
+        var tiedConfig = Config with { TieWordEmbeddings = true };
+        using var tied = new LlamaForCausalLM(tiedConfig, ScalarType.Float64, generator: new Generator(5));
+        using var untied = new LlamaForCausalLM(Config with { TieWordEmbeddings = false }, ScalarType.Float64, generator: new Generator(6));
+        using (torch.no_grad())
+        {
+            var source = tied.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, parameter) in untied.named_parameters())
+                parameter.copy_(source[name == "lm_head.weight" ? "model.embed_tokens.weight" : name]);
+        }
+
+        Backward(tied, seed: 7);
+        Backward(untied, seed: 7);
+
+        var tiedGradient = tied.get_parameter("model.embed_tokens.weight")!.grad!;
+        using var expected = untied.get_parameter("model.embed_tokens.weight")!.grad! + untied.get_parameter("lm_head.weight")!.grad!;
+        Assert.True((tiedGradient - expected).abs().max().item<double>() <= 1e-12);
+        Assert.True(expected.abs().max().item<double>() > 0);
+    }
+
     [Fact]
     public void Frozen_parameters_get_no_gradient_and_trainable_ones_do()
     {
