@@ -1,5 +1,6 @@
-// One-pass AdamW update over a parameter's float32 memory: hand-written because the same update as tensor ops reads and
-// writes the parameter's memory nine times and allocates a parameter-sized temporary per tensor, per step.
+// One-pass AdamW update over a parameter's float32 memory, reading a float32 or bf16 gradient, and the clipping norm's
+// sum of squares: hand-written because the same update as tensor ops reads and writes the parameter's memory nine times
+// and allocates a parameter-sized temporary per tensor, per step.
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -28,7 +29,8 @@ internal readonly record struct AdamWConstants(float DecayFactor, float Beta1, f
 /// AdamW for one contiguous float32 tensor in a single pass, element by element in the same arithmetic order as
 /// PyTorch's kernels: <c>p·(1−lr·wd)</c>; <c>m = fma(g, 1−β₁, m·β₁)</c> (add_ with alpha is a fused multiply-add there);
 /// <c>v = v·β₂ + (1−β₂)·g·g</c>; <c>p += −step·(m / (√v / √bc₂ + ε))</c>. Optionally writes the result rounded to
-/// bfloat16 (nearest, ties to even, as PyTorch converts) into a mixed-precision model's weight in the same pass.
+/// bfloat16 (nearest, ties to even, as PyTorch converts) into a mixed-precision model's weight in the same pass. The
+/// gradient g is read as float32 or widened from bf16 (exact) and multiplied by the clipping factor as it is read.
 /// </summary>
 internal static class FusedAdamW
 {
