@@ -172,6 +172,57 @@ public sealed class ChatTemplate
             ? _assistant.Prefix
             : RenderText(conversationSoFar) + TurnSeparator + _assistant.Prefix;
 
+    /// <summary>
+    /// This format as a Hugging Face chat template (Jinja, for tokenizer_config.json's <c>chat_template</c>): rendered
+    /// by transformers' apply_chat_template it gives exactly <see cref="RenderText"/>, or with add_generation_prompt
+    /// <see cref="RenderGenerationPrompt"/>, after <c>bos_token</c> when <paramref name="startWithBos"/> (the tokenizer
+    /// adds BOS in training, and apply_chat_template does not). Refusals raise, as the models' own templates do.
+    /// </summary>
+    public string ToJinja(bool startWithBos)
+    {
+        var jinja = new System.Text.StringBuilder();
+        if (startWithBos)
+            jinja.Append("{{ bos_token }}");
+        jinja.Append("{% for message in messages %}");
+        if (RequiresAlternation)
+            jinja.Append("{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception(")
+                .Append(Literal($"The {Name} format needs turns that alternate user, assistant, user, ...")).Append(") }}{% endif %}");
+        if (TurnSeparator.Length > 0)
+            jinja.Append("{% if loop.index0 > 0 %}{{ ").Append(Literal(TurnSeparator)).Append(" }}{% endif %}");
+        string content = TrimsContent ? "(message['content'] | trim)" : "message['content']";
+        string Turn(TurnFormat turn) => $"{{{{ {Literal(turn.Prefix)} + {content} + {Literal(turn.Suffix)} }}}}";
+        jinja.Append("{% if message['role'] == 'user' %}").Append(Turn(_user));
+        jinja.Append("{% elif message['role'] == 'assistant' %}").Append(Turn(_assistant));
+        if (_system is not null)
+            jinja.Append("{% elif message['role'] == 'system' %}").Append(Turn(_system));
+        jinja.Append("{% else %}{{ raise_exception(").Append(Literal($"The {Name} format has no role ")).Append(" + message['role']) }}{% endif %}");
+        jinja.Append("{% endfor %}");
+        jinja.Append("{% if add_generation_prompt %}");
+        if (TurnSeparator.Length > 0)
+            jinja.Append("{% if messages | length > 0 %}{{ ").Append(Literal(TurnSeparator)).Append(" }}{% endif %}");
+        jinja.Append("{{ ").Append(Literal(_assistant.Prefix)).Append(" }}{% endif %}");
+        return jinja.ToString();
+    }
+
+    /// <summary>A single-quoted Jinja string literal (Jinja decodes Python-style escapes).</summary>
+    private static string Literal(string text)
+    {
+        var literal = new System.Text.StringBuilder("'");
+        foreach (char c in text)
+        {
+            literal.Append(c switch
+            {
+                '\\' => "\\\\",
+                '\'' => "\\'",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ => c.ToString(),
+            });
+        }
+        return literal.Append('\'').ToString();
+    }
+
     private TurnFormat TurnOf(ChatRole role) => role switch
     {
         ChatRole.User => _user,

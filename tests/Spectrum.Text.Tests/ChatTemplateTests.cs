@@ -1,4 +1,6 @@
 // Chat formats: ChatML and the other built-in formats render what the models' published templates render (expected strings written from those templates), which pieces are trained, and what each format refuses.
+using Spectrum.Text.Tests.TestSupport;
+
 namespace Spectrum.Text.Tests;
 
 public sealed class ChatTemplateTests
@@ -169,5 +171,44 @@ public sealed class ChatTemplateTests
     public void AModelsOwnTemplateIsRecognisedByItsMarkers(string? jinja, string? expected)
     {
         Assert.Equal(expected, ChatTemplate.Recognise(jinja)?.Name);
+    }
+
+    /// <summary>
+    /// The Jinja template written into exported models renders, in transformers' environment (python3-jinja2, as
+    /// apply_chat_template compiles it), exactly the text trained on: conversations with and without a generation
+    /// prompt, BOS or not, and the same refusals.
+    /// </summary>
+    [PythonJinjaTheory]
+    [InlineData("chatml", true)]
+    [InlineData("chatml", false)]
+    [InlineData("llama3", true)]
+    [InlineData("mistral", true)]
+    [InlineData("gemma", true)]
+    [InlineData("phi3", false)]
+    public void TheExportedJinjaTemplateRendersWhatTrainingRendered(string name, bool bos)
+    {
+        var template = ChatTemplate.Named(name);
+        ChatMessage[] withSystem = [new(ChatRole.System, "Be brief. It's \"fine\"\\ ok"), .. TwoExchanges];
+        ChatMessage[] padded = [new(ChatRole.User, "  spaced \n"), new(ChatRole.Assistant, "\tout ")];
+        ChatMessage[] twoUsers = [new(ChatRole.User, "a"), new(ChatRole.User, "b")];
+        var conversations = new List<ChatMessage[]> { TwoExchanges, TwoExchanges[..1], padded, withSystem, twoUsers };
+        var cases = conversations.SelectMany(c => new[] { ((IReadOnlyList<ChatMessage>)c, false), (c, true) }).ToList();
+        const string bosToken = "<bos>";
+
+        var rendered = PythonJinja.Render(template.ToJinja(bos), bosToken, cases);
+
+        for (int i = 0; i < cases.Count; i++)
+        {
+            var (messages, generationPrompt) = cases[i];
+            string label = $"{name}, case {i / 2} {(generationPrompt ? "with" : "without")} generation prompt";
+            if (template.Incompatibility(messages) is not null)
+            {
+                Assert.True(rendered[i].Error is not null, $"{label}: the template should refuse, as Render does; rendered {rendered[i].Text}");
+                continue;
+            }
+            string expected = (bos ? bosToken : "") + (generationPrompt ? template.RenderGenerationPrompt(messages) : template.RenderText(messages));
+            Assert.True(rendered[i].Error is null, $"{label}: {rendered[i].Error}");
+            Assert.Equal(expected, rendered[i].Text);
+        }
     }
 }

@@ -210,6 +210,7 @@ public sealed class FineTuneRecipe : IDisposable
         {
             // A LoRA method's plan lists exactly the wrapped modules, which are the adapter's targets.
             PeftAdapterWriter.Write(Model, _options.LoraOptions(Plan.Modules), Path.GetFullPath(_options.ModelFolder), folder, _tokenizer.FilesToCopy);
+            WriteChatTemplate(folder);
             return folder;
         }
         using var checkpoint = Checkpoint.Open(_options.ModelFolder);
@@ -220,7 +221,33 @@ public sealed class FineTuneRecipe : IDisposable
             _ => SafetensorsDType.BF16,
         };
         HuggingFaceExporter.Save(Model, Model.Config, folder, dtype, extraFilesToCopy: _tokenizer.FilesToCopy);
+        WriteChatTemplate(folder);
         return folder;
+    }
+
+    /// <summary>
+    /// A model fine-tuned on conversations carries the chat format it was trained in, so transformers'
+    /// apply_chat_template prompts it as trained (Axolotl saves its chat_template the same way): written into the
+    /// copied tokenizer_config.json, and into chat_template.jinja where the model has one (transformers prefers that
+    /// file). The model's own template is kept when it is already in that format.
+    /// </summary>
+    private void WriteChatTemplate(string folder)
+    {
+        if (Plan.ChatTemplate is not { } name)
+            return;
+        var template = ChatTemplate.Named(name);
+        if (ChatTemplate.Recognise(_tokenizer.ChatTemplateSource) == template)
+            return;
+        string jinja = template.ToJinja(startWithBos: _tokenizer.AddsBosToken && _tokenizer.BosId is not null);
+        string configPath = Path.Combine(folder, "tokenizer_config.json");
+        var config = File.Exists(configPath)
+            ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? new System.Text.Json.Nodes.JsonObject()
+            : new System.Text.Json.Nodes.JsonObject();
+        config["chat_template"] = jinja;
+        AtomicFile.WriteText(configPath, writer => writer.Write(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        string jinjaFile = Path.Combine(folder, "chat_template.jinja");
+        if (File.Exists(jinjaFile))
+            AtomicFile.WriteText(jinjaFile, writer => writer.Write(jinja));
     }
 
     public void Dispose()

@@ -465,6 +465,34 @@ public sealed class FineTuneRecipeTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The exported tokenizer carries the chat format the model was trained in: written when it differs from the
+    /// model's own (the fixture tokenizer's template is ChatML), left as the model's own when it is the same.
+    /// </summary>
+    [Theory]
+    [InlineData("llama3", false)]
+    [InlineData("gemma", true)]
+    [InlineData("chatml", false)]
+    public void TheExportedTokenizerCarriesTheChatFormatTrainedIn(string format, bool adapterOnly)
+    {
+        string original = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_model, "tokenizer_config.json")))!["chat_template"]!.GetValue<string>();
+        var options = Options(adapterOnly ? FineTuneMethod.Lora : FineTuneMethod.Full) with
+        {
+            Steps = 1, ValidateEvery = 0, ChatTemplateName = format, AdapterOnly = adapterOnly,
+        };
+
+        var result = FineTuneRecipe.Run(options);
+
+        Assert.Equal(format, result.Plan.ChatTemplate);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(result.ModelFolder, "tokenizer_config.json")))!;
+        var tokenizer = Spectrum.Text.ModelTokenizer.Load(_model);
+        string expected = format == "chatml"
+            ? original
+            : Spectrum.Text.ChatTemplate.Named(format).ToJinja(startWithBos: tokenizer.AddsBosToken && tokenizer.BosId is not null);
+        Assert.Equal(expected, config["chat_template"]!.GetValue<string>());
+        Assert.Equal(Spectrum.Text.ChatTemplate.Named(format), Spectrum.Text.ChatTemplate.Recognise(config["chat_template"]!.GetValue<string>()));
+    }
+
     private static List<double> TrainLosses(string metrics) => Entries(metrics, "train");
 
     private static List<double> ValidationLosses(string metrics) => Entries(metrics, "validation");
