@@ -25,7 +25,7 @@ public static class ChatTemplateCheck
                              : "Add them to the tokenizer (and the embedding) first, or accept them as text."));
         }
         if (ChatTemplate.Recognise(tokenizer.ChatTemplateSource) is { } own && own != template)
-            warnings.Add($"This model's own chat template (tokenizer_config.json) is in the {own.Name} format; pass --chat-template {own.Name} " +
+            warnings.Add($"This model's own chat template (tokenizer_config.json) is in the {own.Name} format; pass --chat-template {own.Name} (or auto) " +
                          "to fine-tune in the format it is prompted with.");
         return warnings;
     }

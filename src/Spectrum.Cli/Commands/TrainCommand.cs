@@ -58,7 +58,7 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--resume")] [Description("Continue from the last complete checkpoint in --out.")] public bool Resume { get; init; }
     [CommandOption("--adapter-only")] [Description("Save a PEFT adapter folder instead of the merged model.")] public bool AdapterOnly { get; init; }
     [CommandOption("--gradient-checkpointing")] [Description("Recompute each layer's activations in backward: less activation memory for about a third more compute.")] public bool GradientCheckpointing { get; init; }
-    [CommandOption("--chat-template <NAME>")] [Description("Format of conversations and instructions: chatml, llama3, mistral, gemma or phi3.")] [DefaultValue("chatml")]
+    [CommandOption("--chat-template <NAME>")] [Description("Format of conversations and instructions: chatml, llama3, mistral, gemma, phi3, or auto (the model's own format where recognised, else chatml).")] [DefaultValue("chatml")]
     public string ChatTemplate { get; init; } = "chatml";
     [CommandOption("--train-on-inputs")] [Description("Loss on prompts too, not only responses.")] public bool TrainOnInputs { get; init; }
     [CommandOption("--attend-across-documents")] [Description("Let examples packed into one row see the earlier ones (by default each sees only itself, positions from 0, as Axolotl's sample packing).")]

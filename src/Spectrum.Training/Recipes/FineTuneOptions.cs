@@ -51,8 +51,14 @@ public sealed record FineTuneOptions
     /// <summary>With <see cref="ScanResults"/>, also train the embedding and output head when the model has them (the reference always adds them).</summary>
     public bool IncludeEmbeddingsAndHead { get; init; } = true;
 
-    /// <summary>The chat format conversations and instruction records are rendered in: a <see cref="Spectrum.Text.ChatTemplate.BuiltIn"/> name.</summary>
+    /// <summary>
+    /// The chat format conversations and instruction records are rendered in: a <see cref="Spectrum.Text.ChatTemplate.BuiltIn"/>
+    /// name, or <see cref="AutoChatTemplate"/> for the format of the model's own chat_template when it is recognised
+    /// (ChatML otherwise).
+    /// </summary>
     public string ChatTemplateName { get; init; } = "chatml";
+
+    public const string AutoChatTemplate = "auto";
 
     public int Steps { get; init; } = 100;
     public double? LearningRate { get; init; }
@@ -146,8 +152,9 @@ public sealed record FineTuneOptions
             Fail($"--adapter-only saves LoRA adapters, but {method} trains none. Drop --adapter-only or use a LoRA method.");
         if (UsesLora)
             LoraOptions(null).Validate();
-        if (!Spectrum.Text.ChatTemplate.BuiltIn.Any(t => string.Equals(t.Name, ChatTemplateName, StringComparison.OrdinalIgnoreCase)))
-            Fail($"--chat-template is \"{ChatTemplateName}\"; expected one of {string.Join(", ", Spectrum.Text.ChatTemplate.BuiltIn.Select(t => t.Name))}.");
+        if (!string.Equals(ChatTemplateName, AutoChatTemplate, StringComparison.OrdinalIgnoreCase)
+            && !Spectrum.Text.ChatTemplate.BuiltIn.Any(t => string.Equals(t.Name, ChatTemplateName, StringComparison.OrdinalIgnoreCase)))
+            Fail($"--chat-template is \"{ChatTemplateName}\"; expected one of {string.Join(", ", Spectrum.Text.ChatTemplate.BuiltIn.Select(t => t.Name))} or {AutoChatTemplate}.");
         if (Steps < 1)
             Fail($"--steps is {Steps}; expected at least 1.");
         if (SequenceLength < 2)

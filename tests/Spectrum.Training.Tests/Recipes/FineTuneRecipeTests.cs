@@ -493,6 +493,30 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(Spectrum.Text.ChatTemplate.Named(format), Spectrum.Text.ChatTemplate.Recognise(config["chat_template"]!.GetValue<string>()));
     }
 
+    /// <summary>--chat-template auto takes the format the model's own chat_template is in, and ChatML where there is none it knows.</summary>
+    [Theory]
+    [InlineData("{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] + '<|eot_id|>' }}{% endfor %}", "llama3")]
+    [InlineData("{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% endfor %}", "chatml")]
+    [InlineData(null, "chatml")]
+    public void AutoChatTemplateFollowsTheModelsOwnFormat(string? ownTemplate, string expected)
+    {
+        string model = _folder.File("own-template");
+        Directory.CreateDirectory(model);
+        foreach (string file in Directory.EnumerateFiles(_model))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        string configPath = Path.Combine(model, "tokenizer_config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config.Remove("chat_template");
+        if (ownTemplate is not null)
+            config["chat_template"] = ownTemplate;
+        File.WriteAllText(configPath, config.ToJsonString());
+
+        using var recipe = FineTuneRecipe.Setup(Options(FineTuneMethod.Full) with { ModelFolder = model, Steps = 1, ValidateEvery = 0, ChatTemplateName = "auto" });
+
+        Assert.Equal(expected, recipe.Plan.ChatTemplate);
+        Assert.DoesNotContain(recipe.Plan.Warnings ?? [], w => w.Contains("own chat template", StringComparison.Ordinal));
+    }
+
     private static List<double> TrainLosses(string metrics) => Entries(metrics, "train");
 
     private static List<double> ValidationLosses(string metrics) => Entries(metrics, "validation");
