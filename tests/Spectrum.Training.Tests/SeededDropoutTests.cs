@@ -56,6 +56,35 @@ public sealed class SeededDropoutTests
         Assert.Equal(ScalarType.BFloat16, dropout.Mask([4, 4], ScalarType.BFloat16, seed: 77).dtype);
     }
 
+    /// <summary>
+    /// The vectorised mask is exactly the defining one: element i kept when half (i &amp; 1) of SplitMix64(seed + ⌊i/2⌋·φ)
+    /// is below (1 − p)·2³², written here as a scalar loop; float32 and bf16 masks alike, odd sizes included.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.Float32, 0.05, 131_075)]   // two chunks and an odd tail
+    [InlineData(ScalarType.BFloat16, 0.05, 131_075)]
+    [InlineData(ScalarType.BFloat16, 0.3, 37)]
+    [InlineData(ScalarType.Float16, 0.3, 101)]
+    public void TheMaskIsTheSplitMixDefinitionElementByElement(ScalarType dtype, double p, long count)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var dropout = new SeededDropout(p);
+        const long seed = -1234567890123L;
+        var mask = dropout.Mask([count], dtype, seed).to_type(ScalarType.Float32).data<float>().ToArray();
+
+        uint threshold = (uint)Math.Min(uint.MaxValue, Math.Round((1 - p) * 4294967296.0));
+        float scale = torch.tensor((float)(1.0 / (1 - p))).to_type(dtype).to_type(ScalarType.Float32).item<float>();
+        for (long i = 0; i < count; i++)
+        {
+            ulong z = unchecked((ulong)seed + (ulong)(i >> 1) * 0x9E3779B97F4A7C15UL);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            z ^= z >> 31;
+            uint draw = (i & 1) == 0 ? (uint)z : (uint)(z >> 32);
+            Assert.Equal(draw < threshold ? scale : 0f, mask[i]);
+        }
+    }
+
     [Fact]
     public void GradientsFlowThroughTheKeptElementsOnly()
     {
