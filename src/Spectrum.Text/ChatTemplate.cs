@@ -81,6 +81,18 @@ public sealed class ChatTemplate
     /// <summary>The formats <see cref="Named"/> knows, ChatML (the default) first.</summary>
     public static IReadOnlyList<ChatTemplate> BuiltIn { get; } = [ChatMl, Llama3, Mistral, Gemma, Phi3];
 
+    /// <summary>The name that picks the format of the model's own chat template (<see cref="Resolve"/>).</summary>
+    public const string AutoName = "auto";
+
+    /// <summary>True for a built-in format's name or <see cref="AutoName"/>, in any case.</summary>
+    public static bool IsName(string name) =>
+        string.Equals(name, AutoName, StringComparison.OrdinalIgnoreCase) || BuiltIn.Any(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The built-in format <paramref name="name"/>, or for <see cref="AutoName"/> the one <paramref name="modelChatTemplate"/> is in (ChatML when none).</summary>
+    /// <exception cref="ArgumentException">Neither a built-in format's name nor <see cref="AutoName"/>.</exception>
+    public static ChatTemplate Resolve(string name, string? modelChatTemplate) =>
+        string.Equals(name, AutoName, StringComparison.OrdinalIgnoreCase) ? Recognise(modelChatTemplate) ?? ChatMl : Named(name);
+
     /// <exception cref="ArgumentException">No built-in format has that name; the message lists them.</exception>
     public static ChatTemplate Named(string name) =>
         BuiltIn.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))

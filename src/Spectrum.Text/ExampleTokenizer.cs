@@ -28,8 +28,6 @@ public sealed class ExampleTokenizer
 
     public bool TrainOnInputs => _trainOnInputs;
 
-    public ChatTemplate Template => _template;
-
     public TokenizedExample Tokenize(TrainingRecord record)
     {
         var ids = new List<int>();

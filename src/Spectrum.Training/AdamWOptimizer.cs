@@ -121,7 +121,6 @@ public sealed class AdamWOptimizer : IDisposable
                 var state = _state[name];
                 bytes += TensorBytes(state.ExpAvg) + TensorBytes(state.ExpAvgSq);
                 if (_masters.ContainsKey(name))
-                    // The master, and the gradient: float32 when micro-batches were summed, else the parameter's own.
                     bytes += TensorBytes(optimized) + (_accumulatedInFloat32 ? TensorBytes(optimized) : TensorBytes(parameter));
                 else
                     bytes += TensorBytes(optimized);
@@ -224,14 +223,14 @@ public sealed class AdamWOptimizer : IDisposable
     /// with <paramref name="maxNorm"/> the clipping factor that step applies to every gradient: max / (norm + 1e-6),
     /// at most 1, as torch.nn.utils.clip_grad_norm_ computes it. The factor is applied as the update reads each
     /// gradient instead of by a separate pass over them; the gradients themselves are left unscaled. The squares are
-    /// summed in double, so the norm is exact to double rounding rather than float32's.
+    /// summed in double, so the norm is exact to double rounding rather than float32's. Reads the gradients as
+    /// <see cref="AccumulateGradients"/> left them after the last backward.
     /// </summary>
     /// <returns>The norm before clipping.</returns>
     public double ClipGradientNorm(double? maxNorm)
     {
         if (maxNorm is { } max && !(max > 0))
             throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The clipping norm must be positive.");
-        AccumulateGradients(lastMicroBatch: true);
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         double squares = 0;

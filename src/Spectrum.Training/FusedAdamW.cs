@@ -4,6 +4,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using Spectrum.Checkpoints;
 
 namespace Spectrum.Training;
 
@@ -125,6 +126,10 @@ internal static class FusedAdamW
         return sum;
     }
 
+    /// <summary>bf16 bits → float32 (exact), by the checkpoint reader's vectorised decoder.</summary>
+    private static void Widen(ReadOnlySpan<ushort> bits, Span<float> destination) =>
+        DTypeDecoder.ToFloat32(MemoryMarshal.AsBytes(bits), SafetensorsDType.BF16, destination);
+
     private static double SumOfSquaresBFloat16(ReadOnlySpan<ushort> bits)
     {
         Span<float> widened = stackalloc float[256];
@@ -136,26 +141,6 @@ internal static class FusedAdamW
             sum += SumOfSquares(widened[..n]);
         }
         return sum;
-    }
-
-    /// <summary>bf16 bits → float32: the bits are the top half of the float32 value, so this is exact.</summary>
-    internal static void Widen(ReadOnlySpan<ushort> bits, Span<float> destination)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated && bits.Length >= Vector<ushort>.Count)
-        {
-            var halves = MemoryMarshal.Cast<ushort, Vector<ushort>>(bits);
-            var words = MemoryMarshal.Cast<float, Vector<uint>>(destination);
-            for (int k = 0; k < halves.Length; k++)
-            {
-                Vector.Widen(halves[k], out var low, out var high);
-                words[2 * k] = Vector.ShiftLeft(low, 16);
-                words[2 * k + 1] = Vector.ShiftLeft(high, 16);
-            }
-            i = halves.Length * Vector<ushort>.Count;
-        }
-        for (; i < bits.Length; i++)
-            destination[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
     }
 
     private static unsafe void Range(float* parameter, float* gradient, ushort* gradientBFloat16, float* expAvg, float* expAvgSq, ushort* roundedOut,

@@ -43,7 +43,8 @@ public sealed class ChatTemplateCheckTests
 
             var warnings = ChatTemplateCheck.Warnings(ChatTemplate.Gemma, ModelTokenizer.Load(folder));
 
-            Assert.Equal(["<start_of_turn>, <end_of_turn>"], warnings.Select(w => w[(w.IndexOf("<start", StringComparison.Ordinal))..w.IndexOf(" are not", StringComparison.Ordinal)]));
+            var warning = Assert.Single(warnings);
+            Assert.Contains("<start_of_turn>, <end_of_turn> are not tokens", warning);
         }
         finally
         {

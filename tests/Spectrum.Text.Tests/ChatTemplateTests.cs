@@ -152,6 +152,17 @@ public sealed class ChatTemplateTests
     }
 
     [Fact]
+    public void AutoResolvesToTheModelsOwnFormatOrChatMl()
+    {
+        Assert.Same(ChatTemplate.Gemma, ChatTemplate.Resolve("AUTO", "{{ '<start_of_turn>' + m['role'] }}"));
+        Assert.Same(ChatTemplate.ChatMl, ChatTemplate.Resolve("auto", null));
+        Assert.Same(ChatTemplate.Phi3, ChatTemplate.Resolve("phi3", "{{ '<|im_start|>' }}"));   // a name wins over the model's own
+        Assert.True(ChatTemplate.IsName("Auto"));
+        Assert.False(ChatTemplate.IsName("vicuna"));
+        Assert.Throws<ArgumentException>(() => ChatTemplate.Resolve("vicuna", null));
+    }
+
+    [Fact]
     public void UnknownNamesListTheBuiltInFormats()
     {
         var error = Assert.Throws<ArgumentException>(() => ChatTemplate.Named("vicuna"));

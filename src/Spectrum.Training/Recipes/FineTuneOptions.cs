@@ -53,12 +53,10 @@ public sealed record FineTuneOptions
 
     /// <summary>
     /// The chat format conversations and instruction records are rendered in: a <see cref="Spectrum.Text.ChatTemplate.BuiltIn"/>
-    /// name, or <see cref="AutoChatTemplate"/> for the format of the model's own chat_template when it is recognised
-    /// (ChatML otherwise).
+    /// name, or <see cref="Spectrum.Text.ChatTemplate.AutoName"/> for the format of the model's own chat_template
+    /// (<see cref="Spectrum.Text.ChatTemplate.Resolve"/>).
     /// </summary>
     public string ChatTemplateName { get; init; } = "chatml";
-
-    public const string AutoChatTemplate = "auto";
 
     public int Steps { get; init; } = 100;
     public double? LearningRate { get; init; }
@@ -152,9 +150,8 @@ public sealed record FineTuneOptions
             Fail($"--adapter-only saves LoRA adapters, but {method} trains none. Drop --adapter-only or use a LoRA method.");
         if (UsesLora)
             LoraOptions(null).Validate();
-        if (!string.Equals(ChatTemplateName, AutoChatTemplate, StringComparison.OrdinalIgnoreCase)
-            && !Spectrum.Text.ChatTemplate.BuiltIn.Any(t => string.Equals(t.Name, ChatTemplateName, StringComparison.OrdinalIgnoreCase)))
-            Fail($"--chat-template is \"{ChatTemplateName}\"; expected one of {string.Join(", ", Spectrum.Text.ChatTemplate.BuiltIn.Select(t => t.Name))} or {AutoChatTemplate}.");
+        if (!Spectrum.Text.ChatTemplate.IsName(ChatTemplateName))
+            Fail($"--chat-template is \"{ChatTemplateName}\"; expected one of {string.Join(", ", Spectrum.Text.ChatTemplate.BuiltIn.Select(t => t.Name))} or {Spectrum.Text.ChatTemplate.AutoName}.");
         if (Steps < 1)
             Fail($"--steps is {Steps}; expected at least 1.");
         if (SequenceLength < 2)

@@ -287,9 +287,7 @@ public sealed class FineTuneRecipe : IDisposable
             throw new TrainingConfigurationException(
                 $"--validation-fraction {options.ValidationFraction} needs at least 2 records, but --data {options.DataPath} has {records.Count}. Add data or set the fraction to 0.");
         var split = DatasetSplit.Split(records, options.ValidationFraction, options.Seed);
-        var template = string.Equals(options.ChatTemplateName, FineTuneOptions.AutoChatTemplate, StringComparison.OrdinalIgnoreCase)
-            ? ChatTemplate.Recognise(tokenizer.ChatTemplateSource) ?? ChatTemplate.ChatMl
-            : ChatTemplate.Named(options.ChatTemplateName);
+        var template = ChatTemplate.Resolve(options.ChatTemplateName, tokenizer.ChatTemplateSource);
         var examples = new ExampleTokenizer(tokenizer, template, options.TrainOnInputs);
         int padId = tokenizer.PadId ?? tokenizer.EosId!.Value;
         var training = SequencePacker.Pack(examples.TokenizeAll(split.Train), options.SequenceLength, padId);
