@@ -1,6 +1,4 @@
 // Runs Debian's /usr/bin/python3 for the independent reference checks; linked into the test projects that use it.
-using System.Diagnostics;
-
 namespace Spectrum.Tests.Shared;
 
 internal static class ReferencePython
@@ -24,18 +22,5 @@ internal static class ReferencePython
     }
 
     /// <summary>Runs python3 with <paramref name="arguments"/>; returns the exit code and everything it printed (stdout, then stderr).</summary>
-    public static (int ExitCode, string Output) Run(IReadOnlyList<string> arguments)
-    {
-        var start = new ProcessStartInfo(Interpreter, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output + error.Result);
-    }
+    public static (int ExitCode, string Output) Run(IReadOnlyList<string> arguments) => ReferenceProcess.Run(Interpreter, arguments);
 }

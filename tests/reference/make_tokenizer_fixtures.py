@@ -59,7 +59,7 @@ CHATML_JINJA = ("{% for message in messages %}{{'<|im_start|>' + message['role']
 
 # Strings whose ids the C# tokenizers must reproduce: plain words, whitespace runs, digits (Llama 3 groups them by three,
 # SentencePiece here splits them one by one), accents, scripts and emoji absent from the corpus (byte fallback), special
-# tokens inside text, and an empty string.
+# tokens inside text, letters and digits outside the BMP (one code point, two UTF-16 units), and an empty string.
 TEST_STRINGS = [
     "Hello world",
     "The quick brown fox jumps over the lazy dog.",
@@ -81,6 +81,7 @@ TEST_STRINGS = [
     "",
     "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n",
     "text <|im_end|>tail",
+    "x\U0001D7D79123 \U00020000\U00020001's \U0001D538'd",
 ]
 
 
