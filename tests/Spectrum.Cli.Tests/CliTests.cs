@@ -38,6 +38,22 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Demo_refuses_a_keep_folder_that_is_not_empty_and_leaves_it_alone()
+    {
+        string work = Path.Combine(_folder, "not-empty");
+        Directory.CreateDirectory(work);
+        string mine = Path.Combine(work, "notes.txt");
+        File.WriteAllText(mine, "mine");
+
+        var (code, text) = Run("demo", "--quick", "--keep", work);
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--keep", text);
+        Assert.Contains("not empty", text);
+        Assert.Equal([mine], Directory.GetFileSystemEntries(work));
+    }
+
+    [Fact]
     public void Demo_out_of_range_percent_is_a_usage_error()
     {
         var (code, text) = Run("demo", "--quick", "--top-percent", "0");

@@ -28,8 +28,15 @@ public sealed class DemoSettings : CommandSettings
     [Description("Tiny model and a few steps: checks that every stage runs, in seconds; the model learns little.")]
     public bool Quick { get; init; }
 
-    public override ValidationResult Validate() =>
-        TopPercent is > 0 and <= 100 ? base.Validate() : ValidationResult.Error($"--top-percent must be in (0, 100]; got {TopPercent}.");
+    public override ValidationResult Validate()
+    {
+        if (TopPercent is not (> 0 and <= 100))
+            return ValidationResult.Error($"--top-percent must be in (0, 100]; got {TopPercent}.");
+        // The demo writes models and data with fixed names there; it must not mix with, or replace, what is already in it.
+        if (Keep is not null && Directory.Exists(Keep) && Directory.EnumerateFileSystemEntries(Keep).Any())
+            return ValidationResult.Error($"--keep {Keep} is not empty; the demo writes its data and models there. Choose a new or empty folder.");
+        return base.Validate();
+    }
 }
 
 public sealed class DemoCommand(IAnsiConsole console) : Command<DemoSettings>

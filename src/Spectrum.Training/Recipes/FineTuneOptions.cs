@@ -116,6 +116,12 @@ public sealed record FineTuneOptions
 
     public const string RunFileName = "run.json";
 
+    /// <summary>Where the fine-tuned model (or adapter) is written: <c>&lt;out&gt;/model</c>.</summary>
+    public string ExportFolder => Path.Combine(OutputFolder, "model");
+
+    /// <summary>Where checkpoints go: <c>&lt;out&gt;/checkpoints</c>.</summary>
+    public string CheckpointFolder => Path.Combine(OutputFolder, "checkpoints");
+
     /// <summary>
     /// Every check that needs no model: option combinations, ranges, and on <see cref="Resume"/> that the folder's
     /// run.json was written by the same method and data settings. Reads at most run.json; writes nothing.
@@ -171,10 +177,20 @@ public sealed record FineTuneOptions
         if (Resume && CheckpointEvery == 0)
             Fail("--resume continues from checkpoints, but --checkpoint-every is 0, so the resumed run would save none. Pass the original --checkpoint-every.");
 
+        // Writing <out>/model replaces what is there and removes stale shards; the user's files must never be those.
+        foreach (string written in new[] { ExportFolder, CheckpointFolder })
+        {
+            if (IsSameOrInside(ModelFolder, written))
+                Fail($"--out {OutputFolder} would write into {Path.GetFullPath(written)}, which holds the model being trained ({ModelFolder}): " +
+                     "it would be replaced. Choose another --out, such as a new folder beside the model.");
+        }
         string runFile = Path.Combine(OutputFolder, RunFileName);
         bool previousRun = File.Exists(runFile);
-        if (!Resume && previousRun && Directory.Exists(Path.Combine(OutputFolder, "checkpoints")))
+        if (!Resume && previousRun && Directory.Exists(CheckpointFolder))
             Fail($"--out {OutputFolder} holds checkpoints of an earlier run. Pass --resume to continue it, or choose another --out.");
+        if (!Resume && Directory.Exists(ExportFolder) && Directory.EnumerateFileSystemEntries(ExportFolder).Any())
+            Fail($"--out {OutputFolder} already holds a fine-tuned model ({Path.GetFullPath(ExportFolder)}) that this run would replace. " +
+                 "Choose another --out, or move that folder away first.");
         if (Resume && previousRun)
         {
             var saved = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(runFile)) ?? [];
@@ -206,4 +222,12 @@ public sealed record FineTuneOptions
     };
 
     private static void Fail(string message) => throw new TrainingConfigurationException(message);
+
+    private static bool IsSameOrInside(string path, string folder)
+    {
+        var comparison = OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        string container = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        return full.Equals(container, comparison) || full.StartsWith(container + Path.DirectorySeparatorChar, comparison);
+    }
 }

@@ -62,7 +62,7 @@ public sealed class FineTuneRecipe : IDisposable
     public LlamaForCausalLM Model { get; }
     public Trainer Trainer { get; }
     public FineTunePlan Plan { get; }
-    public string ModelOutputFolder => Path.Combine(_options.OutputFolder, "model");
+    public string ModelOutputFolder => _options.ExportFolder;
     public string MetricsPath => MetricsPathIn(_options.OutputFolder);
 
     /// <summary>Setup, <paramref name="onPlan"/> (print the plan before the first step), train, save.</summary>
@@ -138,7 +138,7 @@ public sealed class FineTuneRecipe : IDisposable
                 ValidationBatches = validateEvery > 0 ? (validation!.Sequences.Count + options.BatchSize - 1) / options.BatchSize : 0,
                 MetricsLogPath = MetricsPathIn(options.OutputFolder),
             };
-            var store = options.CheckpointEvery > 0 ? new TrainingCheckpointStore(Path.Combine(options.OutputFolder, "checkpoints")) : null;
+            var store = options.CheckpointEvery > 0 ? new TrainingCheckpointStore(options.CheckpointFolder) : null;
             bool isolate = !options.AttendAcrossDocuments;
             var trainer = new Trainer(model, new PackedBatchSource(training, options.BatchSize, options.Seed, isolate), trainerOptions,
                 validateEvery > 0 ? new PackedBatchSource(validation!, options.BatchSize, options.Seed, isolate) : null, store, rowRanges);

@@ -400,6 +400,42 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Contains("--attend-across-documents true", error.Message);
     }
 
+    /// <summary>
+    /// The output never lands on the user's files: an --out whose model/ (or checkpoints/) folder is the model being
+    /// trained, or holds a fine-tuned model of an earlier run, is refused before any work and nothing changes on disk.
+    /// </summary>
+    [Fact]
+    public void AnOutFolderThatWouldReplaceTheBaseModelOrAnEarlierResultIsRefused()
+    {
+        string baseModel = TinyModelFolder.Create(_folder.File(Path.Combine("runs", "model")));
+        var modelFiles = Snapshot(baseModel);
+        foreach (string parent in new[] { _folder.File("runs"), Path.Combine(baseModel, "..", "..", "runs") })
+        {
+            var error = Assert.Throws<TrainingConfigurationException>(() =>
+                FineTuneRecipe.Setup(Options(FineTuneMethod.Full) with { ModelFolder = baseModel, OutputFolder = parent }));
+            Assert.Contains("--out", error.Message);
+            Assert.Contains("the model being trained", error.Message);
+        }
+        string inCheckpoints = TinyModelFolder.Create(_folder.File(Path.Combine("elsewhere", "checkpoints", "copy")));
+        var insideCheckpoints = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(
+            Options(FineTuneMethod.Full) with { ModelFolder = inCheckpoints, OutputFolder = _folder.File("elsewhere"), CheckpointEvery = 1 }));
+        Assert.Contains("the model being trained", insideCheckpoints.Message);
+        Assert.Equal(modelFiles, Snapshot(baseModel));
+
+        var first = Options(FineTuneMethod.Full) with { Steps = 1, ValidateEvery = 0 };
+        FineTuneRecipe.Run(first);
+        var exported = Snapshot(first.ExportFolder);
+        var again = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(first with { Method = FineTuneMethod.Lora, LoraRank = 4 }));
+        Assert.Contains("already holds a fine-tuned model", again.Message);
+        Assert.Equal(exported, Snapshot(first.ExportFolder));
+
+        // Training into the base model's own folder is allowed: the result goes to a new model/ inside it.
+        var inside = FineTuneRecipe.Run(Options(FineTuneMethod.Full) with { ModelFolder = baseModel, OutputFolder = baseModel, Steps = 1, ValidateEvery = 0 });
+        Assert.Equal(Path.GetFullPath(Path.Combine(baseModel, "model")), Path.GetFullPath(inside.ModelFolder));
+        foreach (var (file, bytes) in modelFiles)
+            Assert.Equal(bytes, Snapshot(baseModel)[file]);
+    }
+
     public static TheoryData<string, string, string> InvalidCombinations => new()
     {
         { "spectrum-without-selection", "--method spectrum", "--selection" },
