@@ -1,4 +1,5 @@
 // The fine-tuning recipe: set up model, method and data → train with checkpoints and metrics → save a Hugging Face folder or PEFT adapter.
+using System.Globalization;
 using System.Text.Json;
 using Spectrum.Checkpoints;
 using Spectrum.Modeling;
@@ -93,7 +94,11 @@ public sealed class FineTuneRecipe : IDisposable
 
         // Everything that can be read without the model first, so a typo fails in milliseconds; the checkpoint's
         // header first, so a wrong model path is reported as a checkpoint problem rather than a missing tokenizer.
-        using (Checkpoint.Open(options.ModelFolder)) { }
+        using (var checkpoint = Checkpoint.Open(options.ModelFolder))
+        {
+            if (checkpoint.Config is { } header)
+                RequireSequenceWithinContext(options, LlamaConfig.From(header));
+        }
         var patterns = options.UsesSelection ? SelectionPatterns(options) : null;
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
         var (training, validation, chatTemplate, dataWarnings) = PrepareData(options, tokenizer);
@@ -118,11 +123,14 @@ public sealed class FineTuneRecipe : IDisposable
             // The checkpoint's own parameters (tied embeddings once) plus any adapters, which are all trainable.
             long total = model.Config.ParameterCount + (options.UsesLora ? trainableCount : 0);
             var plan = new FineTunePlan(options.Method, options.Precision, trainableCount, total, EstimateMemory(model, trainable, options.GradientAccumulation),
-                EstimateActivationBytes(model.Config, options.BatchSize, options.SequenceLength, options.GradientCheckpointing,
+                // A batch never holds more rows than the data packs into.
+                EstimateActivationBytes(model.Config, Math.Min(options.BatchSize, training.Sequences.Count), options.SequenceLength, options.GradientCheckpointing,
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
                 NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null,
                 IsolatedDocuments: !options.AttendAcrossDocuments, ChatTemplate: chatTemplate, Warnings: dataWarnings);
+
+            RequireFitsInMemory(plan, options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
 
             // Held-out data is never left unused: without --validate-every it is evaluated once, after the last step.
             int validateEvery = options.ValidateEvery > 0 ? options.ValidateEvery : validation is null ? 0 : options.Steps;
@@ -347,6 +355,36 @@ public sealed class FineTuneRecipe : IDisposable
 
     private static ScalarType ModelDType(TrainingPrecision precision) =>
         precision == TrainingPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+
+    /// <summary>Positions past max_position_embeddings were never trained (and rows are padded to --seq-len).</summary>
+    private static void RequireSequenceWithinContext(FineTuneOptions options, LlamaConfig config)
+    {
+        if (options.SequenceLength > config.MaxPositionEmbeddings)
+            throw new TrainingConfigurationException(
+                $"--seq-len {options.SequenceLength} is longer than the model's context: max_position_embeddings is " +
+                $"{config.MaxPositionEmbeddings} in {Path.Combine(options.ModelFolder, Checkpoint.ConfigFileName)}. Use --seq-len " +
+                $"{config.MaxPositionEmbeddings} or less (to extend the context on purpose, raise max_position_embeddings there, " +
+                "with a rope_scaling that fits).");
+    }
+
+    /// <summary>
+    /// Refuses a run whose estimate alone exceeds the memory the process may use: measured peaks are at or above the
+    /// estimate (1.0-1.3x), so it would be killed by the system partway, after loading the model and maybe hours of steps.
+    /// </summary>
+    /// <param name="availableBytes">What the process may use: physical memory, or its container's limit.</param>
+    internal static void RequireFitsInMemory(FineTunePlan plan, FineTuneOptions options, long availableBytes)
+    {
+        long needed = plan.Memory.TotalBytes + plan.ActivationBytes;
+        if (needed <= availableBytes)
+            return;
+        static string GiB(long bytes) => (bytes / (double)(1L << 30)).ToString("0.0", CultureInfo.InvariantCulture) + " GiB";
+        throw new TrainingConfigurationException(
+            $"This run needs at least {GiB(needed)} (weights, gradients and optimizer state {GiB(plan.Memory.TotalBytes)}, plus " +
+            $"{GiB(plan.ActivationBytes)} of activations for one micro-batch of {Math.Min(options.BatchSize, plan.TrainingSequences)} x {options.SequenceLength} tokens), " +
+            $"more than the {GiB(availableBytes)} this process may use; the system would kill it partway. Lower --seq-len or " +
+            "--batch-size (keeping the tokens per step with --grad-accum), add --gradient-checkpointing, use --precision bf16, " +
+            "or train fewer parameters (spectrum, lora, qlora).");
+    }
 
     /// <summary>
     /// Resident weights as held (NF4 codes and scales count at their byte size); per trainable element a float32 master

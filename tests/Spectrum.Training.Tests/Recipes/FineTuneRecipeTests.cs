@@ -436,6 +436,37 @@ public sealed class FineTuneRecipeTests : IDisposable
             Assert.Equal(bytes, Snapshot(baseModel)[file]);
     }
 
+    [Fact]
+    public void ASequenceLongerThanTheModelsContextIsRefusedBeforeTheModelLoads()
+    {
+        using var checkpoint = Checkpoint.Open(_model);
+        int context = LlamaConfig.From(checkpoint.Config!).MaxPositionEmbeddings;
+        var options = Options(FineTuneMethod.Full) with { SequenceLength = context + 1 };
+
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+
+        Assert.Contains($"--seq-len {context + 1}", error.Message);
+        Assert.Contains($"max_position_embeddings is {context}", error.Message);
+        Assert.False(Directory.Exists(options.OutputFolder));
+        using var fits = FineTuneRecipe.Setup(options with { SequenceLength = context, Steps = 1 });
+    }
+
+    /// <summary>A run whose estimate exceeds the memory the process may use would be killed partway; it is refused with the figures.</summary>
+    [Fact]
+    public void ARunWhoseEstimateExceedsTheAvailableMemoryIsRefusedWithTheFigures()
+    {
+        var options = Options(FineTuneMethod.Full);
+        using var recipe = FineTuneRecipe.Setup(options);
+        long needed = recipe.Plan.Memory.TotalBytes + recipe.Plan.ActivationBytes;
+
+        FineTuneRecipe.RequireFitsInMemory(recipe.Plan, options, needed);
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.RequireFitsInMemory(recipe.Plan, options, needed - 1));
+
+        Assert.Contains("--seq-len", error.Message);
+        Assert.Contains("--gradient-checkpointing", error.Message);
+        Assert.Contains($"{Math.Min(options.BatchSize, recipe.Plan.TrainingSequences)} x {options.SequenceLength} tokens", error.Message);
+    }
+
     public static TheoryData<string, string, string> InvalidCombinations => new()
     {
         { "spectrum-without-selection", "--method spectrum", "--selection" },
