@@ -22,6 +22,8 @@ public static class ExitCodes
     public const int Io = 6;
     public const int BadData = 7;
     public const int TrainingFailed = 8;
+    /// <summary>Stopped by Ctrl-C (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
 }
 
 public static class SpectrumApp
@@ -54,6 +56,7 @@ public static class SpectrumApp
     {
         (string title, int code) = exception switch
         {
+            OperationCanceledException => ("Interrupted", ExitCodes.Interrupted),
             CommandParseException or CommandRuntimeException => ("Usage", ExitCodes.Usage),
             TrainingConfigurationException => ("Usage", ExitCodes.Usage),
             CheckpointException or ModelLoadException => ("Checkpoint error", ExitCodes.BadCheckpoint),
@@ -64,7 +67,10 @@ public static class SpectrumApp
             IOException or UnauthorizedAccessException => ("File error", ExitCodes.Io),
             _ => ("Unexpected error", ExitCodes.Unexpected),
         };
-        console.MarkupLine($"[red]{title}:[/] {Markup.Escape(exception.Message)}");
+        string message = exception is OperationCanceledException
+            ? "stopped before finishing. Result files are written only once complete, so none was left half-written."
+            : exception.Message;
+        console.MarkupLine($"[red]{title}:[/] {Markup.Escape(message)}");
         if (code == ExitCodes.Unexpected) console.WriteLine(exception.ToString());
         return code;
     }

@@ -7,17 +7,21 @@ namespace Spectrum.Cli;
 
 internal static class TrainProgressView
 {
+    private static readonly TimeSpan LogInterval = TimeSpan.FromMinutes(1);
+
     public static T Run<T>(IAnsiConsole console, int totalSteps, Func<Action<FineTunePlan>, Action<TrainingProgress>, T> train)
     {
         if (!console.Profile.Capabilities.Interactive)
         {
-            // Logs and pipes get one line per tenth of the steps (and the last) instead of a redrawn bar.
+            // Logs and pipes get one line per tenth of the steps (and the last) instead of a redrawn bar, and at least
+            // one a minute, so a long run's log shows it is alive.
             int lastTenth = -1;
+            TimeSpan lastLine = TimeSpan.Zero;
             return train(plan => WritePlan(console, plan), p =>
             {
                 int tenth = 10 * p.Step / Math.Max(1, p.TotalSteps);
-                if (tenth == lastTenth && p.Step != p.TotalSteps) return;
-                lastTenth = tenth;
+                if (tenth == lastTenth && p.Step != p.TotalSteps && p.Elapsed - lastLine < LogInterval) return;
+                (lastTenth, lastLine) = (tenth, p.Elapsed);
                 console.MarkupLine($"[grey]{Describe(p)}, about {p.EstimatedRemaining:hh\\:mm\\:ss} left[/]");
             });
         }

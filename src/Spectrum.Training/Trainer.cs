@@ -99,7 +99,10 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Runs the remaining steps up to <see cref="TrainerOptions.TotalSteps"/>.</summary>
-    /// <exception cref="OperationCanceledException">Cancelled between steps; the last checkpoint is intact.</exception>
+    /// <exception cref="OperationCanceledException">
+    /// Cancelled between steps. With checkpointing on, the steps finished so far are checkpointed first (unless the last
+    /// one already was), so a resume loses none of them.
+    /// </exception>
     public TrainingSummary Train(CancellationToken cancellationToken = default)
     {
         _log.Reset(_logHistory);
@@ -107,9 +110,15 @@ public sealed class Trainer : IDisposable
         var losses = new List<double>();
         double? lastValidation = null;
         var session = Stopwatch.StartNew();
+        int checkpointedStep = -1;
         while (_step < _options.TotalSteps)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            if (cancellationToken.IsCancellationRequested)
+            {
+                if (_options.CheckpointEvery > 0 && _step >= firstStep && checkpointedStep != _step)
+                    SaveCheckpoint();
+                cancellationToken.ThrowIfCancellationRequested();
+            }
             var clock = Stopwatch.StartNew();
             double learningRate = _schedule.LearningRate(_options.LearningRate, _schedulerStep);
             var (loss, gradNorm, inputTokens, targets, phases) = OptimizerStep(learningRate);
@@ -132,8 +141,8 @@ public sealed class Trainer : IDisposable
             string? checkpointFolder = null;
             if (_options.CheckpointEvery > 0 && (_step % _options.CheckpointEvery == 0 || _step == _options.TotalSteps))
             {
-                checkpointFolder = _checkpoints!.Save(CaptureState()).Folder;
-                _checkpoints.Prune(_options.KeepLastCheckpoints);
+                checkpointFolder = SaveCheckpoint();
+                checkpointedStep = _step;
             }
 
             int done = _step - firstStep + 1;
@@ -142,6 +151,13 @@ public sealed class Trainer : IDisposable
                 inputTokens / Math.Max(seconds, 1e-9), seconds, session.Elapsed, remaining, validationLoss, checkpointFolder, phases));
         }
         return new TrainingSummary(firstStep, _step, losses, lastValidation);
+    }
+
+    private string SaveCheckpoint()
+    {
+        string folder = _checkpoints!.Save(CaptureState()).Folder;
+        _checkpoints.Prune(_options.KeepLastCheckpoints);
+        return folder;
     }
 
     /// <summary>The run's state now; its tensors are the live ones, so save it before the next step.</summary>

@@ -18,4 +18,12 @@ internal static class CliRunner
         int code = SpectrumApp.Create(console).Run(args);
         return (code, console.Output);
     }
+
+    /// <summary>As <see cref="Run"/>, non-interactive, with a token the test cancels as Ctrl-C would.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(CancellationToken cancellationToken, params string[] args)
+    {
+        var console = new TestConsole().Width(200);
+        int code = await SpectrumApp.Create(console).RunAsync(args, cancellationToken);
+        return (code, console.Output);
+    }
 }

@@ -54,6 +54,21 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task An_interrupted_scan_exits_130_and_writes_no_result_files()
+    {
+        string output = Path.Combine(_folder, "interrupted-scan");
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+
+        var (code, text) = await CliRunner.RunAsync(interrupt.Token, "scan", FixtureModel, "--out", output);
+
+        Assert.True(code == ExitCodes.Interrupted, text);
+        Assert.Contains("Interrupted", text);
+        Assert.DoesNotContain("Unexpected", text);
+        Assert.False(Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any());
+    }
+
+    [Fact]
     public void Demo_out_of_range_percent_is_a_usage_error()
     {
         var (code, text) = Run("demo", "--quick", "--top-percent", "0");

@@ -41,6 +41,51 @@ public sealed class TrainCommandTests : IDisposable
 
     private static (int ExitCode, string Output) Run(bool interactive, params string[] args) => CliRunner.Run(interactive, args);
 
+    /// <summary>
+    /// Ctrl-C (the cancelled token) stops between steps with exit code 130 and says which checkpoint to resume from;
+    /// the checkpoints stay complete and no model is written.
+    /// </summary>
+    [Fact]
+    public async Task Interrupting_a_run_names_the_checkpoint_to_resume_from()
+    {
+        string output = Path.Combine(_folder, "interrupted");
+        using var interrupt = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            // Interrupt once a checkpoint is complete, whenever that is on a busy machine.
+            while (!Directory.Exists(Path.Combine(output, "checkpoints")) ||
+                   !Directory.EnumerateFiles(Path.Combine(output, "checkpoints"), "checkpoint_complete.json", SearchOption.AllDirectories).Any())
+                await Task.Delay(20);
+            interrupt.Cancel();
+        });
+
+        var (code, text) = await CliRunner.RunAsync(interrupt.Token, "train", _model, "--data", _data, "--method", "full", "--out", output,
+            "--steps", "1000000", "--seq-len", "32", "--checkpoint-every", "1");
+        await watcher;
+
+        Assert.True(code == ExitCodes.Interrupted, text);
+        Assert.Contains("Interrupted", text);
+        Assert.Contains("after step", text);
+        Assert.Contains("--resume", text);
+        Assert.Matches(@"checkpoint is step \d+", text);
+        Assert.False(Directory.Exists(Path.Combine(output, "model")));
+    }
+
+    [Fact]
+    public async Task Interrupting_a_run_without_checkpoints_says_it_cannot_be_resumed()
+    {
+        string output = Path.Combine(_folder, "interrupted-no-checkpoints");
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+
+        var (code, text) = await CliRunner.RunAsync(interrupt.Token, "train", _model, "--data", _data, "--method", "full", "--out", output,
+            "--steps", "5", "--seq-len", "32");
+
+        Assert.True(code == ExitCodes.Interrupted, text);
+        Assert.Contains("before the first step", text);
+        Assert.Contains("--checkpoint-every", text);
+    }
+
     [Theory]
     [InlineData(false, true)]
     [InlineData(true, false)]

@@ -89,6 +89,53 @@ public sealed class TrainerTests : IDisposable
     }
 
     /// <summary>
+    /// Stopping on request (Ctrl-C) between checkpoints checkpoints the finished steps first, and resuming from that
+    /// checkpoint reproduces the uninterrupted run exactly.
+    /// </summary>
+    [Fact]
+    public void StoppingOnRequestCheckpointsTheFinishedStepsAndResumesExactly()
+    {
+        var (modelA, trainA, validA) = FreshRun();
+        IReadOnlyList<double> straight;
+        using (var trainer = new Trainer(modelA, trainA, ResumeOptions("a.jsonl"), validA, new TrainingCheckpointStore(_folder.File("a"))))
+            straight = trainer.Train().Losses;
+
+        // Stop requested during step 6; checkpoints fall on steps 4 and 8.
+        var store = RunUntilStoppedAt(6, "b");
+        Assert.Equal([4, 6], store.Scan().Complete.Select(c => c.Step));
+
+        var (modelC, trainC, validC) = FreshRun();
+        IReadOnlyList<double> resumed;
+        using (var trainer = new Trainer(modelC, trainC, ResumeOptions("b.jsonl"), validC, store))
+        {
+            Assert.Equal(6, trainer.Resume(store).Checkpoint!.Step);
+            resumed = trainer.Train().Losses;
+        }
+        Assert.Equal(straight.Skip(6), resumed);
+        Assert.Equal(DeterministicLog(_folder.File("a.jsonl")), DeterministicLog(_folder.File("b.jsonl")));
+
+        // A stop right after a checkpointed step writes no second copy of it.
+        Assert.Equal([4], RunUntilStoppedAt(4, "d").Scan().Complete.Select(c => c.Step));
+    }
+
+    /// <summary>A fresh run whose stop is requested during <paramref name="step"/>; returns its checkpoint store.</summary>
+    private TrainingCheckpointStore RunUntilStoppedAt(int step, string name)
+    {
+        var (model, training, validation) = FreshRun();
+        var store = new TrainingCheckpointStore(_folder.File(name));
+        using var stop = new CancellationTokenSource();
+        using var trainer = new Trainer(model, training, ResumeOptions($"{name}.jsonl"), validation, store);
+        trainer.Progress += p =>
+        {
+            if (p.Step == step)
+                stop.Cancel();
+        };
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(stop.Token));
+        Assert.Equal(step, trainer.CompletedSteps);
+        return store;
+    }
+
+    /// <summary>
     /// A model that offers logits at chosen positions is trained through them alone (its full forward is never called)
     /// and the step equals the one a full-logits loss gives: loss to 1e-6, gradient norm to 1e-5 relative.
     /// </summary>

@@ -2,6 +2,7 @@
 using System.ComponentModel;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Spectrum.Training;
 using Spectrum.Training.Recipes;
 
 namespace Spectrum.Cli.Commands;
@@ -111,12 +112,38 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainSettings>
 {
     public override int Execute(CommandContext context, TrainSettings settings, CancellationToken cancellationToken)
     {
-        var result = TrainProgressView.Run(console, settings.Steps, (onPlan, onProgress) =>
-            FineTuneRecipe.Run(settings.ToOptions(), onPlan, onProgress, cancellationToken));
+        var options = settings.ToOptions();
+        int? lastStep = null;
+        FineTuneResult result;
+        try
+        {
+            result = TrainProgressView.Run(console, settings.Steps, (onPlan, onProgress) =>
+                FineTuneRecipe.Run(options, onPlan, progress => { lastStep = progress.Step; onProgress(progress); }, cancellationToken));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            WriteInterrupted(options, lastStep);
+            return ExitCodes.Interrupted;
+        }
         var last = result.Summary;
         console.MarkupLine($"Trained steps {last.FirstStep}-{last.LastStep}; final loss [bold]{(last.Losses.Count > 0 ? last.Losses[^1] : double.NaN):F4}[/]" +
                            (last.LastValidationLoss is { } v ? $", validation loss [bold]{v:F4}[/]" : ""));
         console.MarkupLine($"Saved [blue]{Markup.Escape(result.ModelFolder)}[/]; metrics in [blue]{Markup.Escape(result.MetricsPath)}[/]");
         return ExitCodes.Success;
+    }
+
+    /// <summary>Ctrl-C stops between steps; say where the run stands and how to go on, as a crash-safe trainer should.</summary>
+    private void WriteInterrupted(FineTuneOptions options, int? lastStep)
+    {
+        string done = lastStep is { } step ? $"after step {step} of {options.Steps}" : "before the first step";
+        var checkpoint = options.CheckpointEvery > 0 && Directory.Exists(options.CheckpointFolder)
+            ? new TrainingCheckpointStore(options.CheckpointFolder).LatestComplete()
+            : null;
+        string next = checkpoint is not null
+            ? $"The last complete checkpoint is step {checkpoint.Step} ([blue]{Markup.Escape(checkpoint.Folder)}[/]): run the same command with --resume to continue from it."
+            : options.CheckpointEvery > 0
+                ? "No checkpoint was complete yet, so nothing can be resumed; run the command again to start over."
+                : "No checkpoints were saved (--checkpoint-every 0); run again with --checkpoint-every N to be able to resume an interrupted run.";
+        console.MarkupLine($"[yellow]Interrupted[/] {done}; no model was saved. {next}");
     }
 }
