@@ -11,12 +11,17 @@ namespace Spectrum.Text;
 public sealed record PackedSequence(int[] InputIds, int[] Labels, int TokenCount, int[] DocumentIds);
 
 /// <summary>The packed rows and what packing had to do to fit the examples.</summary>
+/// <param name="UntrainedRowCount">
+/// Rows left out because no position in them has a loss (the prompt-only part of a split example): they cost a step's
+/// work and teach nothing, and a batch of only such rows has no loss at all.
+/// </param>
 public sealed record PackedDataset(
     IReadOnlyList<PackedSequence> Sequences,
     int SequenceLength,
     int ExampleCount,
     int SplitExampleCount,
-    int PaddingTokenCount)
+    int PaddingTokenCount,
+    int UntrainedRowCount = 0)
 {
     public int TrainedLabelCount => Sequences.Sum(s => s.Labels.Count(label => label != SequencePacker.IgnoreLabel));
 }
@@ -26,7 +31,8 @@ public sealed record PackedDataset(
 /// with EOS, which separates them); an example that does not fit in the space left starts a new row, and the row it
 /// leaves is padded. An example longer than a row starts a new row and continues over as many rows as it needs
 /// (counted in <see cref="PackedDataset.SplitExampleCount"/>), so no token is truncated; each row's part of it is a
-/// document of its own there. Whether packed examples may attend to earlier ones in the same row is the trainer's
+/// document of its own there. A row in which no position has a loss (labels past the first, which nothing predicts) is
+/// left out and counted in <see cref="PackedDataset.UntrainedRowCount"/>. Whether packed examples may attend to earlier ones in the same row is the trainer's
 /// choice (<see cref="PackedSequence.DocumentIds"/> lets it keep them apart).
 /// </summary>
 public static class SequencePacker
@@ -34,7 +40,8 @@ public static class SequencePacker
     /// <summary>The label PyTorch's cross-entropy ignores: prompts, BOS and padding.</summary>
     public const int IgnoreLabel = -100;
 
-    public static PackedDataset Pack(IEnumerable<TokenizedExample> examples, int sequenceLength, int padId)
+    /// <param name="keepUntrainedRows">Keep rows without any loss too (the whole layout, for inspection and tests).</param>
+    public static PackedDataset Pack(IEnumerable<TokenizedExample> examples, int sequenceLength, int padId, bool keepUntrainedRows = false)
     {
         ArgumentNullException.ThrowIfNull(examples);
         ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 2);
@@ -44,20 +51,27 @@ public static class SequencePacker
         var ids = new List<int>(sequenceLength);
         var labels = new List<int>(sequenceLength);
         var documents = new List<int>(sequenceLength);
-        int exampleCount = 0, splitCount = 0, paddingCount = 0;
+        int exampleCount = 0, splitCount = 0, paddingCount = 0, untrainedCount = 0;
         int document = -1;   // the current example's number within the current row
 
         void FinishRow()
         {
             int tokenCount = ids.Count;
-            paddingCount += sequenceLength - tokenCount;
-            while (ids.Count < sequenceLength)
+            if (keepUntrainedRows || labels.Skip(1).Any(label => label != IgnoreLabel))
             {
-                ids.Add(padId);
-                labels.Add(IgnoreLabel);
-                documents.Add(document + 1);
+                paddingCount += sequenceLength - tokenCount;
+                while (ids.Count < sequenceLength)
+                {
+                    ids.Add(padId);
+                    labels.Add(IgnoreLabel);
+                    documents.Add(document + 1);
+                }
+                rows.Add(new PackedSequence([.. ids], [.. labels], tokenCount, [.. documents]));
             }
-            rows.Add(new PackedSequence([.. ids], [.. labels], tokenCount, [.. documents]));
+            else
+            {
+                untrainedCount++;
+            }
             ids.Clear();
             labels.Clear();
             documents.Clear();
@@ -92,6 +106,6 @@ public static class SequencePacker
         {
             FinishRow();
         }
-        return new PackedDataset(rows, sequenceLength, exampleCount, splitCount, paddingCount);
+        return new PackedDataset(rows, sequenceLength, exampleCount, splitCount, paddingCount, untrainedCount);
     }
 }

@@ -118,7 +118,7 @@ public sealed class SequencePackerTests
     {
         (TokenizedExample[] examples, int rowLength) = Generate(lengths, sequenceLength, maskSeed);
 
-        PackedDataset packed = SequencePacker.Pack(examples, rowLength, Pad);
+        PackedDataset packed = SequencePacker.Pack(examples, rowLength, Pad, keepUntrainedRows: true);
 
         Assert.Equal(examples.SelectMany(e => e.InputIds), packed.Sequences.SelectMany(s => s.InputIds.Take(s.TokenCount)));
         Assert.All(packed.Sequences, row => Assert.All(row.InputIds.Skip(row.TokenCount), id => Assert.Equal(Pad, id)));
@@ -132,7 +132,7 @@ public sealed class SequencePackerTests
     {
         (TokenizedExample[] examples, int rowLength) = Generate(lengths, sequenceLength, maskSeed);
 
-        PackedDataset packed = SequencePacker.Pack(examples, rowLength, Pad);
+        PackedDataset packed = SequencePacker.Pack(examples, rowLength, Pad, keepUntrainedRows: true);
 
         int[] expectedLabels = examples.SelectMany(e => e.InputIds.Select((id, i) => e.LossMask[i] ? id : SequencePacker.IgnoreLabel)).ToArray();
         Assert.Equal(expectedLabels, packed.Sequences.SelectMany(s => s.Labels.Take(s.TokenCount)));
@@ -140,12 +140,42 @@ public sealed class SequencePackerTests
         Assert.Equal(examples.Sum(e => e.TrainedTokenCount), packed.TrainedLabelCount);
     }
 
+    /// <summary>Training rows are the whole layout less exactly the rows in which no position has a loss.</summary>
+    [Property(MaxTest = 300)]
+    public void RowsWithoutAnyLossAreLeftOutAndCounted(PositiveInt[] lengths, PositiveInt sequenceLength, int maskSeed)
+    {
+        (TokenizedExample[] examples, int rowLength) = Generate(lengths, sequenceLength, maskSeed);
+        static bool HasLoss(PackedSequence row) => row.Labels.Skip(1).Any(l => l != SequencePacker.IgnoreLabel);
+
+        PackedDataset all = SequencePacker.Pack(examples, rowLength, Pad, keepUntrainedRows: true);
+        PackedDataset training = SequencePacker.Pack(examples, rowLength, Pad);
+
+        Assert.Equal(all.Sequences.Where(HasLoss).Select(r => r.InputIds), training.Sequences.Select(r => r.InputIds));
+        Assert.Equal(all.Sequences.Where(HasLoss).Select(r => r.Labels), training.Sequences.Select(r => r.Labels));
+        Assert.Equal(all.Sequences.Count(r => !HasLoss(r)), training.UntrainedRowCount);
+        Assert.Equal(0, all.UntrainedRowCount);
+        Assert.Equal(training.Sequences.Sum(s => rowLength - s.TokenCount), training.PaddingTokenCount);
+    }
+
+    [Fact]
+    public void APromptLongerThanARowLeavesOnlyTheRowsWithTheResponse()
+    {
+        // A 12-token prompt and a 2-token response in rows of 5: rows 1-2 are prompt only.
+        TokenizedExample example = Example(0, 14, i => i >= 12);
+
+        PackedDataset packed = SequencePacker.Pack([example], sequenceLength: 5, padId: Pad);
+
+        Assert.Equal([[1010, 1011, 1012, 1013, Pad]], packed.Sequences.Select(s => s.InputIds));
+        Assert.Equal(2, packed.UntrainedRowCount);
+        Assert.Equal(1, packed.SplitExampleCount);
+    }
+
     [Property(MaxTest = 300)]
     public void AnExampleThatFitsIsNeverSplitAcrossRows(PositiveInt[] lengths, PositiveInt sequenceLength, int maskSeed)
     {
         (TokenizedExample[] examples, int rowLength) = Generate(lengths, sequenceLength, maskSeed);
 
-        PackedDataset packed = SequencePacker.Pack(examples, rowLength, Pad);
+        PackedDataset packed = SequencePacker.Pack(examples, rowLength, Pad, keepUntrainedRows: true);
 
         // An example's ids are unique to it (see Example), so the rows holding any of them identify where it went.
         foreach (TokenizedExample example in examples.Where(e => e.Length <= rowLength))

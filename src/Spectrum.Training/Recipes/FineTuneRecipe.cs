@@ -133,7 +133,7 @@ public sealed class FineTuneRecipe : IDisposable
             RequireFitsInMemory(plan, options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
 
             // Held-out data is never left unused: without --validate-every it is evaluated once, after the last step.
-            int validateEvery = options.ValidateEvery > 0 ? options.ValidateEvery : validation is null ? 0 : options.Steps;
+            int validateEvery = validation is null ? 0 : options.ValidateEvery > 0 ? options.ValidateEvery : options.Steps;
             var trainerOptions = new TrainerOptions
             {
                 TotalSteps = options.Steps,
@@ -299,12 +299,35 @@ public sealed class FineTuneRecipe : IDisposable
         var examples = new ExampleTokenizer(tokenizer, template, options.TrainOnInputs);
         int padId = tokenizer.PadId ?? tokenizer.EosId!.Value;
         var training = SequencePacker.Pack(examples.TokenizeAll(split.Train), options.SequenceLength, padId);
+        if (training.Sequences.Count == 0)
+            throw new TrainingConfigurationException(
+                $"No training example in {options.DataPath} leaves a token to learn within --seq-len {options.SequenceLength}: " +
+                "the loss-bearing part (the responses, unless --train-on-inputs) of every row is empty. Raise --seq-len, or check the data.");
         var validation = split.Validation.Count > 0
             ? SequencePacker.Pack(examples.TokenizeAll(split.Validation), options.SequenceLength, padId)
             : null;
         bool usesTemplate = records.Any(r => r is not TextRecord);
-        return (training, validation, usesTemplate ? template.Name : null,
-            usesTemplate ? ChatTemplateCheck.Warnings(template, tokenizer) : []);
+        var warnings = new List<string>(usesTemplate ? ChatTemplateCheck.Warnings(template, tokenizer) : []);
+        warnings.AddRange(PackingWarnings("training", training, options.SequenceLength));
+        if (validation is not null)
+        {
+            warnings.AddRange(PackingWarnings("validation", validation, options.SequenceLength));
+            if (validation.Sequences.Count == 0)
+                validation = null;
+        }
+        return (training, validation, usesTemplate ? template.Name : null, warnings);
+    }
+
+    /// <summary>What packing did that changes what the model sees: examples split over rows, rows left out.</summary>
+    private static IEnumerable<string> PackingWarnings(string part, PackedDataset packed, int sequenceLength)
+    {
+        if (packed.SplitExampleCount > 0)
+            yield return $"{packed.SplitExampleCount} of {packed.ExampleCount} {part} examples are longer than --seq-len {sequenceLength} " +
+                         "tokens and continue over several rows: no token is cut, but a continuation does not see the start of its " +
+                         "example. Raise --seq-len to keep them whole.";
+        if (packed.UntrainedRowCount > 0)
+            yield return $"{packed.UntrainedRowCount} {part} rows held no token with a loss (parts of long examples before their " +
+                         "response) and were left out" + (packed.Sequences.Count == 0 ? ", which left no validation rows: validation is skipped." : ".");
     }
 
     /// <summary>Freezes (full, Spectrum) or wraps (LoRA family) the model; returns what trains, the LoRA targets and any row ranges.</summary>

@@ -436,6 +436,31 @@ public sealed class FineTuneRecipeTests : IDisposable
             Assert.Equal(bytes, Snapshot(baseModel)[file]);
     }
 
+    /// <summary>
+    /// Prompts longer than --seq-len used to leave prompt-only rows, and a batch of those stopped training ("no label
+    /// other than -100"); such rows are now left out, and the plan says what packing did.
+    /// </summary>
+    [Fact]
+    public void ExamplesWithPromptsLongerThanTheSequenceTrainOnTheirResponsesAndThePlanSaysSo()
+    {
+        string data = _folder.File("long-prompts.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 6).Select(i => JsonSerializer.Serialize(new
+        {
+            instruction = string.Join(' ', Enumerable.Repeat($"hello {i}", 60)),
+            input = "",
+            output = $"answer {i}",
+        })));
+        var options = Options(FineTuneMethod.Full) with { DataPath = data, ValidationFraction = 0.2, ValidateEvery = 1, Steps = 4 };
+
+        var result = FineTuneRecipe.Run(options);
+
+        Assert.All(result.Summary.Losses, loss => Assert.True(double.IsFinite(loss)));
+        Assert.True(result.Summary.LastValidationLoss is { } v && double.IsFinite(v));
+        var warnings = result.Plan.Warnings!;
+        Assert.Contains(warnings, w => w.Contains("training examples are longer than --seq-len 48"));
+        Assert.Contains(warnings, w => w.Contains("training rows held no token with a loss"));
+    }
+
     [Fact]
     public void ASequenceLongerThanTheModelsContextIsRefusedBeforeTheModelLoads()
     {
