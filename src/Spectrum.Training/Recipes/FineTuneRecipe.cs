@@ -116,6 +116,7 @@ public sealed class FineTuneRecipe : IDisposable
                     $"The tokenizer in {options.ModelFolder} has {tokenizer.VocabSize} ids but config.json's vocab_size is {model.Config.VocabSize}: " +
                     "some token ids would have no embedding. Use the model's own tokenizer files.");
             model.GradientCheckpointing = options.GradientCheckpointing;
+            var warnings = dataWarnings.Concat(patterns is null ? [] : UnmatchedSelectionWarnings(options, patterns)).ToList();
             var (modules, rowRanges) = PrepareMethod(options, model, patterns);
 
             var trainable = AdamWOptimizer.Trainable(model);
@@ -128,7 +129,7 @@ public sealed class FineTuneRecipe : IDisposable
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
                 NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null,
-                IsolatedDocuments: !options.AttendAcrossDocuments, ChatTemplate: chatTemplate, Warnings: dataWarnings);
+                IsolatedDocuments: !options.AttendAcrossDocuments, ChatTemplate: chatTemplate, Warnings: warnings);
 
             RequireFitsInMemory(plan, options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
 
@@ -272,14 +273,19 @@ public sealed class FineTuneRecipe : IDisposable
         if (options.SelectionYaml is not null)
             return AxolotlYaml.ReadPatterns(options.SelectionYaml);
         var scores = ScanResultsJson.Read(options.ScanResults!);
+        using var checkpoint = Checkpoint.Open(options.ModelFolder);
+        var names = checkpoint.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        // A scan describes one model; modules this one lacks mean it was made for another, whose top N% would be wrong here.
+        var foreign = scores.Where(s => !names.Contains(s.Module + ".weight")).Select(s => s.Module).ToList();
+        if (foreign.Count > 0)
+            throw new TrainingConfigurationException(
+                $"--scan {options.ScanResults} scores {foreign.Count} of its {scores.Count} modules that {options.ModelFolder} does not have " +
+                $"({string.Join(", ", foreign.Take(3))}{(foreign.Count > 3 ? ", ..." : "")}): it was made for another model. " +
+                $"Scan this one with `spectrum scan {options.ModelFolder}`.");
         var selection = TopPercentSelection.Select(scores, options.TopPercent ?? 50);
-        IReadOnlyList<string> extras = [];
-        if (options.IncludeEmbeddingsAndHead)
-        {
-            using var checkpoint = Checkpoint.Open(options.ModelFolder);
-            var names = checkpoint.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-            extras = AxolotlYaml.ReferenceExtraParameterNames.Where(names.Contains).ToList();
-        }
+        IReadOnlyList<string> extras = options.IncludeEmbeddingsAndHead
+            ? AxolotlYaml.ReferenceExtraParameterNames.Where(names.Contains).ToList()
+            : [];
         return AxolotlYaml.Patterns(selection, extras);
     }
 
@@ -372,6 +378,35 @@ public sealed class FineTuneRecipe : IDisposable
         // embeddings, norms and head stay dense.
         ParameterFreezer.FreezeAllExcept(model, LoraLinear.IsAdapterParameter);
         return (injected.WrappedModules, null);
+    }
+
+    /// <summary>
+    /// Axolotl skips patterns that match nothing, and so does the freezing here as long as one matches; a YAML made for
+    /// a deeper model (layers this one lacks) then trains less than it says, so the plan names them.
+    /// </summary>
+    private static IEnumerable<string> UnmatchedSelectionWarnings(FineTuneOptions options, IReadOnlyList<string> patterns)
+    {
+        // The checkpoint's names are the parameters' names before QLoRA turns projections into NF4 buffers.
+        List<string> names;
+        using (var checkpoint = Checkpoint.Open(options.ModelFolder))
+            names = checkpoint.Tensors.Select(t => t.Name).ToList();
+        var unmatched = patterns.Where(pattern => !MatchesAny(pattern)).ToList();
+        if (unmatched.Count > 0)
+            yield return $"{unmatched.Count} of the {patterns.Count} selection patterns match no parameter of this model " +
+                         $"({string.Join(", ", unmatched.Take(3).Select(p => $"\"{p}\""))}{(unmatched.Count > 3 ? ", ..." : "")}) and select nothing; " +
+                         $"was {options.SelectionYaml ?? "the selection"} made for another model?";
+
+        bool MatchesAny(string pattern)
+        {
+            try
+            {
+                return names.Any(new AxolotlPatternMatcher(pattern).Matches);
+            }
+            catch (ArgumentException)
+            {
+                return true; // not a usable pattern: the freezing step reports it with its reason
+            }
+        }
     }
 
     private static string MetricsPathIn(string outputFolder) => Path.Combine(outputFolder, "metrics.jsonl");

@@ -304,6 +304,43 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(expected.Order(), recipe.Trainer.Optimizer.ParameterNames.Order());
     }
 
+    /// <summary>A scan of a deeper model would silently select whatever of it this model happens to have; it is refused.</summary>
+    [Theory]
+    [InlineData(FineTuneMethod.Spectrum)]
+    [InlineData(FineTuneMethod.SpectrumQLora)]
+    public void ScanResultsOfAnotherModelAreRefused(FineTuneMethod method)
+    {
+        string scan = _folder.File("deeper-scan.json");
+        var scores = Enumerable.Range(0, 4).SelectMany(l => Projections.Select(p => new ModuleScore($"model.layers.{l}.{p}", p, l))).ToList();
+        ScanResultsJson.WriteFlat(scan, scores);
+        var options = Options(method) with { SelectionYaml = null, ScanResults = scan, TopPercent = 25 };
+
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+
+        Assert.Contains("made for another model", error.Message);
+        Assert.Contains("14 of its 28 modules", error.Message);
+        Assert.Contains("model.layers.2.self_attn.q_proj", error.Message);
+        Assert.False(Directory.Exists(options.OutputFolder));
+    }
+
+    /// <summary>YAML patterns that match nothing are skipped, as Axolotl does, but the plan names them.</summary>
+    [Theory]
+    [InlineData(FineTuneMethod.Spectrum)]
+    [InlineData(FineTuneMethod.SpectrumQLora)]
+    public void SelectionPatternsThatMatchNothingAreNamedInThePlan(FineTuneMethod method)
+    {
+        File.WriteAllText(_selection, "unfrozen_parameters:\n- model.layers.1.mlp.down_proj\n- model.layers.31.mlp.down_proj\n- model.layers.30.self_attn.q_proj\n");
+        using var recipe = FineTuneRecipe.Setup(Options(method));
+
+        string warning = Assert.Single(recipe.Plan.Warnings!, w => w.Contains("selection patterns"));
+        Assert.Contains("2 of the 3 selection patterns match no parameter", warning);
+        Assert.Contains("\"model.layers.31.mlp.down_proj\"", warning);
+
+        File.WriteAllText(_selection, "unfrozen_parameters:\n- model.layers.1.mlp.down_proj\n");
+        using var matching = FineTuneRecipe.Setup(Options(method) with { OutputFolder = _folder.File("matching") });
+        Assert.DoesNotContain(matching.Plan.Warnings!, w => w.Contains("selection patterns"));
+    }
+
     [Theory]
     [InlineData(FineTuneMethod.Lora, TrainingPrecision.Float32)]
     [InlineData(FineTuneMethod.Spectrum, TrainingPrecision.BFloat16)]
