@@ -219,7 +219,26 @@ public sealed record FineTuneOptions
         ["--chat-template"] = ChatTemplateName.ToLowerInvariant(),
         ["--attend-across-documents"] = AttendAcrossDocuments ? "true" : "false",
         ["--precision"] = CliName(Precision),
+        ["model folder"] = Path.GetFullPath(ModelFolder),
+        // The same paths with other contents would resume mid-epoch in different data, or another selection.
+        ["--data contents (sha256)"] = ContentHash(DataPath),
+        ["--selection contents (sha256)"] = SelectionYaml is null ? "none" : ContentHash(SelectionYaml),
+        ["--scan contents (sha256)"] = ScanResults is null ? "none" : ContentHash(ScanResults),
     };
+
+    /// <summary>SHA-256 of a file's bytes, or why there is none (the loaders report a missing file with its reason).</summary>
+    private static string ContentHash(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "unreadable";
+        }
+    }
 
     private static void Fail(string message) => throw new TrainingConfigurationException(message);
 

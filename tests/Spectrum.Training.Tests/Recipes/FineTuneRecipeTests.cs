@@ -403,6 +403,38 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(plain.Summary.LastValidationLoss, checkpointed.Summary.LastValidationLoss);
     }
 
+    /// <summary>
+    /// The same paths with other contents (data edited, selection rewritten) or another base model would resume into a
+    /// different run; each is refused naming it, and the run's files stay as they were.
+    /// </summary>
+    [Fact]
+    public void ResumingAfterTheDataSelectionOrBaseModelChangedIsRefused()
+    {
+        var first = Options(FineTuneMethod.Spectrum) with { Steps = 2, CheckpointEvery = 1, ValidateEvery = 0 };
+        using (var stop = new CancellationTokenSource())
+            Assert.ThrowsAny<OperationCanceledException>(() => FineTuneRecipe.Run(first, null, _ => stop.Cancel(), stop.Token));
+        var files = Snapshot(first.OutputFolder);
+        string originalData = File.ReadAllText(_data), originalSelection = File.ReadAllText(_selection);
+
+        File.AppendAllText(_data, File.ReadLines(_data).First() + "\n");
+        var data = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(first with { Resume = true }));
+        Assert.Contains("--data contents (sha256)", data.Message);
+        File.WriteAllText(_data, originalData);
+
+        File.AppendAllText(_selection, "- model.layers.0.mlp.up_proj\n");
+        var selection = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(first with { Resume = true }));
+        Assert.Contains("--selection contents (sha256)", selection.Message);
+        File.WriteAllText(_selection, originalSelection);
+
+        string otherModel = TinyModelFolder.Create(_folder.File("other-base"));
+        var model = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(first with { ModelFolder = otherModel, Resume = true }));
+        Assert.Contains("model folder", model.Message);
+        Assert.Equal(files, Snapshot(first.OutputFolder));
+
+        var resumed = FineTuneRecipe.Run(first with { Resume = true });
+        Assert.Equal(1, resumed.Plan.ResumedFromStep);
+    }
+
     /// <summary>A bf16 run's checkpoints hold float32 masters of bf16 weights; resuming them in fp32 would not continue the same run.</summary>
     [Fact]
     public void ResumingWithAnotherPrecisionFailsNamingIt()
