@@ -9,7 +9,7 @@ internal static class TrainProgressView
 {
     private static readonly TimeSpan LogInterval = TimeSpan.FromMinutes(1);
 
-    public static T Run<T>(IAnsiConsole console, int totalSteps, Func<Action<FineTunePlan>, Action<TrainingProgress>, T> train)
+    public static T Run<T>(IAnsiConsole console, Func<Action<FineTunePlan>, Action<TrainingProgress>, T> train)
     {
         if (!console.Profile.Capabilities.Interactive)
         {
@@ -32,8 +32,13 @@ internal static class TrainProgressView
             .Start(context =>
             {
                 // Lines written while the bar is live appear above it, so the plan stays on screen.
-                var task = context.AddTask("Loading model and data", maxValue: totalSteps);
-                result = train(plan => WritePlan(console, plan), p =>
+                // The run's length is known once the data is packed (--epochs), so the bar's maximum comes with the plan.
+                var task = context.AddTask("Loading model and data", maxValue: 1);
+                result = train(plan =>
+                {
+                    WritePlan(console, plan);
+                    task.MaxValue = Math.Max(1, plan.TotalSteps);
+                }, p =>
                 {
                     task.Value = p.Step;
                     task.Description = Markup.Escape(Describe(p));
@@ -54,6 +59,8 @@ internal static class TrainProgressView
                                ? "each packed example attending only to itself."
                                : "packed examples attending to the earlier ones in their row (--attend-across-documents).") +
                            (plan.ChatTemplate is { } template ? $" Conversations in the [bold]{template}[/] chat format." : ""));
+        if (plan.TotalSteps > 0)
+            console.MarkupLine($"{plan.TotalSteps:N0} steps of {plan.RowsPerStep} rows: [bold]{plan.Epochs:0.##}[/] epochs over the {plan.TrainingSequences:N0} training rows.");
         foreach (string warning in plan.Warnings ?? [])
             console.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
         var m = plan.Memory;

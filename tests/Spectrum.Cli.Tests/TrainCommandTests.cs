@@ -41,6 +41,22 @@ public sealed class TrainCommandTests : IDisposable
 
     private static (int ExitCode, string Output) Run(bool interactive, params string[] args) => CliRunner.Run(interactive, args);
 
+    [Fact]
+    public void Epochs_set_the_steps_from_the_data_and_steps_with_epochs_is_a_usage_error()
+    {
+        string output = Path.Combine(_folder, "epochs");
+        var (code, text) = Run(false, "train", _model, "--data", _data, "--method", "full", "--out", output, "--epochs", "2", "--seq-len", "32");
+
+        Assert.True(code == ExitCodes.Success, text);
+        var line = System.Text.RegularExpressions.Regex.Match(text.ReplaceLineEndings(" "), @"(\d+) steps of 1 rows: 2 epochs over the (\d+) training rows");
+        Assert.True(line.Success, text);
+        Assert.Equal(2 * int.Parse(line.Groups[2].Value), int.Parse(line.Groups[1].Value));
+
+        var (both, message) = Run(false, "train", _model, "--data", _data, "--method", "full", "--out", Path.Combine(_folder, "both"), "--epochs", "2", "--steps", "3");
+        Assert.Equal(ExitCodes.Usage, both);
+        Assert.Contains("--steps and --epochs", message);
+    }
+
     /// <summary>
     /// Ctrl-C (the cancelled token) stops between steps with exit code 130 and says which checkpoint to resume from;
     /// the checkpoints stay complete and no model is written.
@@ -95,7 +111,7 @@ public sealed class TrainCommandTests : IDisposable
         var console = new TestConsole().Width(200);
         var plan = new Spectrum.Training.Recipes.FineTunePlan(Spectrum.Training.Recipes.FineTuneMethod.Full, Spectrum.Training.Recipes.TrainingPrecision.BFloat16,
             10, 10, new MemoryEstimate(20, 40, 60, 80), 100, ["w"], 4, 1, ResumedFromStep: null, NativeBf16: nativeBf16);
-        TrainProgressView.Run(console, 1, (onPlan, _) => { onPlan(plan); return 0; });
+        TrainProgressView.Run(console, (onPlan, _) => { onPlan(plan); return 0; });
         Assert.Contains("Estimated memory (bf16 on CPU)", console.Output);
         Assert.Equal(warns, console.Output.Contains("no native bf16 matrix products"));
     }

@@ -51,7 +51,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoSettings>
                 WorkFolder = folder, Size = settings.Quick ? DemoSize.Quick : DemoSize.Standard, TopPercent = settings.TopPercent,
             });
             DemoView.WriteIntroduction(console, pipeline, folder);
-            var pretrained = TrainProgressView.Run(console, pipeline.Size.PretrainSteps, (onPlan, onProgress) =>
+            var pretrained = TrainProgressView.Run(console, (onPlan, onProgress) =>
                 pipeline.Pretrain(onPlan, onProgress, cancellationToken));
             DemoView.WritePretraining(console, pretrained);
 
@@ -65,7 +65,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoSettings>
 
             var before = pipeline.EvaluatePretrained();
             string scanResults = Path.Combine(settings.Out, ScanJob.ResultsFileName);
-            var runs = pipeline.Methods.Select(m => TrainProgressView.Run(console, pipeline.Size.FineTuneSteps, (onPlan, onProgress) =>
+            var runs = pipeline.Methods.Select(m => TrainProgressView.Run(console, (onPlan, onProgress) =>
                 pipeline.FineTune(m.Label, m.Method, scanResults, onPlan, onProgress, cancellationToken))).ToList();
             DemoView.WriteComparison(console, pipeline, before, runs);
             return ExitCodes.Success;

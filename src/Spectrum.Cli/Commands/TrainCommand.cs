@@ -41,7 +41,8 @@ public sealed class TrainSettings : CommandSettings
     [Description("Output folder: checkpoints/, metrics.jsonl and the final model/.")]
     public string Out { get; init; } = "";
 
-    [CommandOption("--steps <N>")] [Description("Optimizer steps, each of batch-size × grad-accum packed rows.")] [DefaultValue(100)] public int Steps { get; init; } = 100;
+    [CommandOption("--steps <N>")] [Description("Optimizer steps, each of batch-size × grad-accum packed rows (default 100).")] public int? Steps { get; init; }
+    [CommandOption("--epochs <E>")] [Description("Instead of --steps: passes over the packed training rows (fractions allowed); the steps follow from the data.")] public double? Epochs { get; init; }
     [CommandOption("--lr <X>")] [Description("Default 1e-5 (full, spectrum) or 2e-4 (LoRA methods).")] public double? LearningRate { get; init; }
     [CommandOption("--seq-len <N>")] [Description("Tokens per packed row; a longer example continues over the next rows.")] [DefaultValue(512)] public int SequenceLength { get; init; } = 512;
     [CommandOption("--batch-size <N>")] [Description("Packed rows per micro-batch.")] [DefaultValue(1)] public int BatchSize { get; init; } = 1;
@@ -91,6 +92,8 @@ public sealed class TrainSettings : CommandSettings
             return ValidationResult.Error($"--precision must be one of {string.Join(", ", Precisions.Keys)}; got '{Precision}'.");
         if (Data.Length == 0 || Out.Length == 0)
             return ValidationResult.Error("--data and --out are required.");
+        if (Steps is not null && Epochs is not null)
+            return ValidationResult.Error("--steps and --epochs both set the length of the run; give one.");
         return base.Validate();
     }
 
@@ -98,7 +101,7 @@ public sealed class TrainSettings : CommandSettings
     {
         ModelFolder = Model, DataPath = Data, OutputFolder = Out, Method = Methods[Method],
         SelectionYaml = Selection, ScanResults = Scan, TopPercent = TopPercent, IncludeEmbeddingsAndHead = !NoEmbeddings,
-        Steps = Steps, LearningRate = LearningRate, SequenceLength = SequenceLength, BatchSize = BatchSize,
+        Steps = Steps ?? 100, Epochs = Epochs, LearningRate = LearningRate, SequenceLength = SequenceLength, BatchSize = BatchSize,
         GradientAccumulation = GradientAccumulation, WarmupSteps = Warmup, ValidationFraction = ValidationFraction,
         ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
         LoraTargets = LoraTargets?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
@@ -113,29 +116,29 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainSettings>
     public override int Execute(CommandContext context, TrainSettings settings, CancellationToken cancellationToken)
     {
         var options = settings.ToOptions();
-        int? lastStep = null;
+        TrainingProgress? last = null;
         FineTuneResult result;
         try
         {
-            result = TrainProgressView.Run(console, settings.Steps, (onPlan, onProgress) =>
-                FineTuneRecipe.Run(options, onPlan, progress => { lastStep = progress.Step; onProgress(progress); }, cancellationToken));
+            result = TrainProgressView.Run(console, (onPlan, onProgress) =>
+                FineTuneRecipe.Run(options, onPlan, progress => { last = progress; onProgress(progress); }, cancellationToken));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            WriteInterrupted(options, lastStep);
+            WriteInterrupted(options, last);
             return ExitCodes.Interrupted;
         }
-        var last = result.Summary;
-        console.MarkupLine($"Trained steps {last.FirstStep}-{last.LastStep}; final loss [bold]{(last.Losses.Count > 0 ? last.Losses[^1] : double.NaN):F4}[/]" +
-                           (last.LastValidationLoss is { } v ? $", validation loss [bold]{v:F4}[/]" : ""));
+        var summary = result.Summary;
+        console.MarkupLine($"Trained steps {summary.FirstStep}-{summary.LastStep}; final loss [bold]{(summary.Losses.Count > 0 ? summary.Losses[^1] : double.NaN):F4}[/]" +
+                           (summary.LastValidationLoss is { } v ? $", validation loss [bold]{v:F4}[/]" : ""));
         console.MarkupLine($"Saved [blue]{Markup.Escape(result.ModelFolder)}[/]; metrics in [blue]{Markup.Escape(result.MetricsPath)}[/]");
         return ExitCodes.Success;
     }
 
     /// <summary>Ctrl-C stops between steps; say where the run stands and how to go on, as a crash-safe trainer should.</summary>
-    private void WriteInterrupted(FineTuneOptions options, int? lastStep)
+    private void WriteInterrupted(FineTuneOptions options, TrainingProgress? last)
     {
-        string done = lastStep is { } step ? $"after step {step} of {options.Steps}" : "before the first step";
+        string done = last is not null ? $"after step {last.Step} of {last.TotalSteps}" : "before the first step";
         var checkpoint = options.CheckpointEvery > 0 && Directory.Exists(options.CheckpointFolder)
             ? new TrainingCheckpointStore(options.CheckpointFolder).LatestComplete()
             : null;

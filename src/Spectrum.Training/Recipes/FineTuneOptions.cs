@@ -58,7 +58,13 @@ public sealed record FineTuneOptions
     /// </summary>
     public string ChatTemplateName { get; init; } = "chatml";
 
+    /// <summary>Optimizer steps; ignored when <see cref="Epochs"/> is set.</summary>
     public int Steps { get; init; } = 100;
+    /// <summary>
+    /// Passes over the packed training rows (fractions allowed, as Hugging Face's num_train_epochs): the run takes
+    /// ceil(epochs × rows / (batch-size × grad-accum)) steps, known once the data is packed. Null: <see cref="Steps"/>.
+    /// </summary>
+    public double? Epochs { get; init; }
     public double? LearningRate { get; init; }
     public int SequenceLength { get; init; } = 512;
     public int BatchSize { get; init; } = 1;
@@ -158,13 +164,15 @@ public sealed record FineTuneOptions
             LoraOptions(null).Validate();
         if (!Spectrum.Text.ChatTemplate.IsName(ChatTemplateName))
             Fail($"--chat-template is \"{ChatTemplateName}\"; expected one of {string.Join(", ", Spectrum.Text.ChatTemplate.BuiltIn.Select(t => t.Name))} or {Spectrum.Text.ChatTemplate.AutoName}.");
-        if (Steps < 1)
+        if (Epochs is { } epochs && !(epochs > 0 && double.IsFinite(epochs)))
+            Fail($"--epochs is {epochs}; expected a finite value > 0.");
+        if (Epochs is null && Steps < 1)
             Fail($"--steps is {Steps}; expected at least 1.");
         if (SequenceLength < 2)
             Fail($"--seq-len is {SequenceLength}; expected at least 2 (one input and one predicted token).");
         if (BatchSize < 1 || GradientAccumulation < 1)
             Fail($"--batch-size ({BatchSize}) and --grad-accum ({GradientAccumulation}) must be at least 1.");
-        if (WarmupSteps < 0 || WarmupSteps > Steps)
+        if (WarmupSteps < 0 || (Epochs is null && WarmupSteps > Steps))
             Fail($"--warmup is {WarmupSteps} with --steps {Steps}; expected 0..{Steps}.");
         if (LearningRate is { } lr && !(lr > 0 && double.IsFinite(lr)))
             Fail($"--lr is {lr}; expected a finite value > 0.");
@@ -225,6 +233,20 @@ public sealed record FineTuneOptions
         ["--selection contents (sha256)"] = SelectionYaml is null ? "none" : ContentHash(SelectionYaml),
         ["--scan contents (sha256)"] = ScanResults is null ? "none" : ContentHash(ScanResults),
     };
+
+    /// <summary>The run's steps: <see cref="Steps"/>, or with <see cref="Epochs"/> those that cover that many passes over <paramref name="trainingRows"/>.</summary>
+    /// <exception cref="TrainingConfigurationException">The warm-up is longer than the run that the epochs give.</exception>
+    public int StepsFor(int trainingRows)
+    {
+        if (Epochs is not { } epochs)
+            return Steps;
+        long rowsPerStep = (long)BatchSize * GradientAccumulation;
+        int steps = (int)Math.Max(1, Math.Min(int.MaxValue, Math.Ceiling(epochs * trainingRows / rowsPerStep)));
+        if (WarmupSteps > steps)
+            Fail($"--warmup is {WarmupSteps}, but --epochs {epochs.ToString("R", CultureInfo.InvariantCulture)} over {trainingRows} training rows " +
+                 $"({rowsPerStep} per step) gives {steps} steps; expected a warm-up of 0..{steps}.");
+        return steps;
+    }
 
     /// <summary>SHA-256 of a file's bytes, or why there is none (the loaders report a missing file with its reason).</summary>
     private static string ContentHash(string path)

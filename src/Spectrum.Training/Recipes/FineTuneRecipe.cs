@@ -29,9 +29,14 @@ public sealed record FineTunePlan(
     bool? NativeBf16 = null,
     bool IsolatedDocuments = true,
     string? ChatTemplate = null,
-    IReadOnlyList<string>? Warnings = null)
+    IReadOnlyList<string>? Warnings = null,
+    int TotalSteps = 0,
+    int RowsPerStep = 0)
 {
     public double TrainableFraction => TotalParameters == 0 ? 0 : (double)TrainableParameters / TotalParameters;
+
+    /// <summary>Passes over the training rows that <see cref="TotalSteps"/> make.</summary>
+    public double Epochs => TrainingSequences == 0 ? 0 : (double)TotalSteps * RowsPerStep / TrainingSequences;
 }
 
 /// <param name="ModelFolder">The saved model (or adapter) folder, <c>&lt;out&gt;/model</c>.</param>
@@ -102,6 +107,7 @@ public sealed class FineTuneRecipe : IDisposable
         var patterns = options.UsesSelection ? SelectionPatterns(options) : null;
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
         var (training, validation, chatTemplate, dataWarnings) = PrepareData(options, tokenizer);
+        options = options with { Steps = options.StepsFor(training.Sequences.Count) };
 
         var quantized = new Dictionary<string, Nf4Tensor>(StringComparer.Ordinal);
         LlamaForCausalLM? model = null;
@@ -129,7 +135,8 @@ public sealed class FineTuneRecipe : IDisposable
                     options.Precision == TrainingPrecision.BFloat16 ? 2 : 4),
                 modules, training.Sequences.Count, validation?.Sequences.Count ?? 0, ResumedFromStep: null,
                 NativeBf16: options.Precision == TrainingPrecision.BFloat16 ? CpuFeatures.HasNativeBf16MatrixProducts() : null,
-                IsolatedDocuments: !options.AttendAcrossDocuments, ChatTemplate: chatTemplate, Warnings: warnings);
+                IsolatedDocuments: !options.AttendAcrossDocuments, ChatTemplate: chatTemplate, Warnings: warnings,
+                TotalSteps: options.Steps, RowsPerStep: options.BatchSize * options.GradientAccumulation);
 
             RequireFitsInMemory(plan, options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
 

@@ -530,6 +530,39 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Contains(warnings, w => w.Contains("training rows held no token with a loss"));
     }
 
+    /// <summary>--epochs sets the run's length from the packed rows: ceil(epochs × rows / (batch × grad-accum)) steps.</summary>
+    [Theory]
+    [InlineData(2.0, 2, 1)]
+    [InlineData(0.5, 1, 2)]
+    [InlineData(1.0, 3, 2)]
+    public void EpochsGiveTheStepsThatCoverThatManyPassesOverTheRows(double epochs, int batch, int accumulation)
+    {
+        var options = Options(FineTuneMethod.Spectrum) with { Epochs = epochs, Steps = 999, BatchSize = batch, GradientAccumulation = accumulation, ValidateEvery = 0 };
+
+        var result = FineTuneRecipe.Run(options);
+
+        int rows = result.Plan.TrainingSequences;
+        int expected = (int)Math.Ceiling(epochs * rows / (batch * accumulation));
+        Assert.Equal(expected, result.Plan.TotalSteps);
+        Assert.Equal(expected, result.Summary.Losses.Count);
+        Assert.InRange(result.Plan.Epochs, epochs, epochs + (double)batch * accumulation / rows);
+        var metrics = File.ReadLines(result.MetricsPath).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("type").GetString() == "train").ToList();
+        Assert.Equal(expected, metrics.Count);
+    }
+
+    [Fact]
+    public void AWarmUpLongerThanTheRunTheEpochsGiveIsRefused()
+    {
+        var options = Options(FineTuneMethod.Full) with { Epochs = 1, WarmupSteps = 500 };
+
+        var error = Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options));
+
+        Assert.Contains("--warmup is 500", error.Message);
+        Assert.Contains("--epochs 1", error.Message);
+        Assert.Throws<TrainingConfigurationException>(() => FineTuneRecipe.Setup(options with { Epochs = 0, WarmupSteps = 0 }));
+    }
+
     [Fact]
     public void ASequenceLongerThanTheModelsContextIsRefusedBeforeTheModelLoads()
     {
