@@ -48,6 +48,7 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--batch-size <N>")] [Description("Packed rows per micro-batch.")] [DefaultValue(1)] public int BatchSize { get; init; } = 1;
     [CommandOption("--grad-accum <N>")] [Description("Micro-batches whose gradients are summed into one optimizer step.")] [DefaultValue(1)] public int GradientAccumulation { get; init; } = 1;
     [CommandOption("--warmup <N>")] [Description("Steps of linear warm-up before the cosine decay.")] [DefaultValue(0)] public int Warmup { get; init; }
+    [CommandOption("--warmup-ratio <F>")] [Description("Instead of --warmup: this share of the steps, rounded up.")] public double? WarmupRatio { get; init; }
     [CommandOption("--validation-fraction <F>")] [Description("Share of the records held out for validation loss; 0 for none.")] [DefaultValue(0.05)] public double ValidationFraction { get; init; } = 0.05;
     [CommandOption("--validate-every <N>")] [Description("Validation loss every N steps; 0: once, after the last step.")] [DefaultValue(0)] public int ValidateEvery { get; init; }
     [CommandOption("--checkpoint-every <N>")] [Description("Crash-safe checkpoint into <out>/checkpoints every N steps and after the last; 0: none (no --resume).")] [DefaultValue(0)] public int CheckpointEvery { get; init; }
@@ -102,7 +103,7 @@ public sealed class TrainSettings : CommandSettings
         ModelFolder = Model, DataPath = Data, OutputFolder = Out, Method = Methods[Method],
         SelectionYaml = Selection, ScanResults = Scan, TopPercent = TopPercent, IncludeEmbeddingsAndHead = !NoEmbeddings,
         Steps = Steps ?? 100, Epochs = Epochs, LearningRate = LearningRate, SequenceLength = SequenceLength, BatchSize = BatchSize,
-        GradientAccumulation = GradientAccumulation, WarmupSteps = Warmup, ValidationFraction = ValidationFraction,
+        GradientAccumulation = GradientAccumulation, WarmupSteps = Warmup, WarmupRatio = WarmupRatio, ValidationFraction = ValidationFraction,
         ValidateEvery = ValidateEvery, CheckpointEvery = CheckpointEvery,
         LoraTargets = LoraTargets?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         LoraRank = LoraRank, LoraAlpha = LoraAlpha, LoraDropout = LoraDropout, Seed = Seed,

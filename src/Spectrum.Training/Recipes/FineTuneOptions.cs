@@ -70,6 +70,8 @@ public sealed record FineTuneOptions
     public int BatchSize { get; init; } = 1;
     public int GradientAccumulation { get; init; } = 1;
     public int WarmupSteps { get; init; }
+    /// <summary>Instead of <see cref="WarmupSteps"/>: this share of the run's steps, rounded up (Hugging Face's warmup_ratio).</summary>
+    public double? WarmupRatio { get; init; }
     public double ValidationFraction { get; init; } = 0.05;
     /// <summary>Validation loss every N steps over the whole validation split; 0 = once, after the last step (when there is a split).</summary>
     public int ValidateEvery { get; init; }
@@ -172,6 +174,10 @@ public sealed record FineTuneOptions
             Fail($"--seq-len is {SequenceLength}; expected at least 2 (one input and one predicted token).");
         if (BatchSize < 1 || GradientAccumulation < 1)
             Fail($"--batch-size ({BatchSize}) and --grad-accum ({GradientAccumulation}) must be at least 1.");
+        if (WarmupRatio is { } ratio && !(ratio >= 0 && ratio <= 1))
+            Fail($"--warmup-ratio is {ratio}; expected a share of the steps in [0, 1].");
+        if (WarmupRatio is not null && WarmupSteps != 0)
+            Fail($"--warmup {WarmupSteps} and --warmup-ratio {WarmupRatio} both set the warm-up; give one.");
         if (WarmupSteps < 0 || (Epochs is null && WarmupSteps > Steps))
             Fail($"--warmup is {WarmupSteps} with --steps {Steps}; expected 0..{Steps}.");
         if (LearningRate is { } lr && !(lr > 0 && double.IsFinite(lr)))
@@ -234,18 +240,25 @@ public sealed record FineTuneOptions
         ["--scan contents (sha256)"] = ScanResults is null ? "none" : ContentHash(ScanResults),
     };
 
-    /// <summary>The run's steps: <see cref="Steps"/>, or with <see cref="Epochs"/> those that cover that many passes over <paramref name="trainingRows"/>.</summary>
+    /// <summary>
+    /// The options with the run's length settled by the packed data: <see cref="Steps"/> (with <see cref="Epochs"/>, those
+    /// that cover that many passes over <paramref name="trainingRows"/>) and <see cref="WarmupSteps"/> (with
+    /// <see cref="WarmupRatio"/>, that share of them).
+    /// </summary>
     /// <exception cref="TrainingConfigurationException">The warm-up is longer than the run that the epochs give.</exception>
-    public int StepsFor(int trainingRows)
+    public FineTuneOptions WithLengthFor(int trainingRows)
     {
-        if (Epochs is not { } epochs)
-            return Steps;
-        long rowsPerStep = (long)BatchSize * GradientAccumulation;
-        int steps = (int)Math.Max(1, Math.Min(int.MaxValue, Math.Ceiling(epochs * trainingRows / rowsPerStep)));
-        if (WarmupSteps > steps)
-            Fail($"--warmup is {WarmupSteps}, but --epochs {epochs.ToString("R", CultureInfo.InvariantCulture)} over {trainingRows} training rows " +
-                 $"({rowsPerStep} per step) gives {steps} steps; expected a warm-up of 0..{steps}.");
-        return steps;
+        int steps = Steps;
+        if (Epochs is { } epochs)
+        {
+            long rowsPerStep = (long)BatchSize * GradientAccumulation;
+            steps = (int)Math.Max(1, Math.Min(int.MaxValue, Math.Ceiling(epochs * trainingRows / rowsPerStep)));
+            if (WarmupSteps > steps)
+                Fail($"--warmup is {WarmupSteps}, but --epochs {epochs.ToString("R", CultureInfo.InvariantCulture)} over {trainingRows} training rows " +
+                     $"({rowsPerStep} per step) gives {steps} steps; expected a warm-up of 0..{steps}.");
+        }
+        int warmup = WarmupRatio is { } ratio ? (int)Math.Ceiling(ratio * steps) : WarmupSteps;
+        return this with { Steps = steps, WarmupSteps = warmup };
     }
 
     /// <summary>SHA-256 of a file's bytes, or why there is none (the loaders report a missing file with its reason).</summary>

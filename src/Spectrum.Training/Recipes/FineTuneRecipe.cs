@@ -107,7 +107,7 @@ public sealed class FineTuneRecipe : IDisposable
         var patterns = options.UsesSelection ? SelectionPatterns(options) : null;
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
         var (training, validation, chatTemplate, dataWarnings) = PrepareData(options, tokenizer);
-        options = options with { Steps = options.StepsFor(training.Sequences.Count) };
+        options = options.WithLengthFor(training.Sequences.Count);
 
         var quantized = new Dictionary<string, Nf4Tensor>(StringComparer.Ordinal);
         LlamaForCausalLM? model = null;

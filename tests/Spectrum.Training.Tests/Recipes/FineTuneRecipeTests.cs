@@ -551,6 +551,29 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(expected, metrics.Count);
     }
 
+    [Theory]
+    [InlineData(null, 10, 10, 0.1, 1)]
+    [InlineData(null, 10, 10, 0.25, 3)]
+    [InlineData(2.0, 999, 14, 0.5, 7)]
+    [InlineData(null, 10, 10, null, 0)]
+    public void WarmUpRatioIsThatShareOfTheRunsStepsRoundedUp(double? epochs, int steps, int expectedSteps, double? ratio, int expectedWarmup)
+    {
+        var options = Options(FineTuneMethod.Full) with { Epochs = epochs, Steps = steps, BatchSize = 1, WarmupRatio = ratio };
+        options.Validate();
+
+        var settled = options.WithLengthFor(trainingRows: 7);
+
+        Assert.Equal(expectedSteps, settled.Steps);
+        Assert.Equal(expectedWarmup, settled.WarmupSteps);
+    }
+
+    [Fact]
+    public void WarmUpStepsAndRatioTogetherOrARatioOutsideZeroToOneAreRefused()
+    {
+        Assert.Contains("--warmup-ratio", Assert.Throws<TrainingConfigurationException>(() => (Options(FineTuneMethod.Full) with { WarmupSteps = 2, WarmupRatio = 0.1 }).Validate()).Message);
+        Assert.Contains("--warmup-ratio is 1.5", Assert.Throws<TrainingConfigurationException>(() => (Options(FineTuneMethod.Full) with { WarmupRatio = 1.5 }).Validate()).Message);
+    }
+
     [Fact]
     public void AWarmUpLongerThanTheRunTheEpochsGiveIsRefused()
     {
