@@ -128,6 +128,9 @@ public sealed class ChatTemplate
 
     public bool HasSystemRole => _system is not null;
 
+    /// <summary>What ends an assistant reply (e.g. <c>&lt;|im_end|&gt;</c>): a model trained in this format stops there.</summary>
+    public string AssistantTurnEnd => _assistant.Suffix;
+
     /// <summary>Instruction records become a user turn (instruction, then a blank line and the input if any) and an assistant turn.</summary>
     public static IReadOnlyList<ChatMessage> ToMessages(InstructionRecord record) =>
     [

@@ -8,6 +8,8 @@ Checks, each reported by name on failure:
   config    architectures/model_type are a Llama-family pair; torch_dtype names the stored dtype
   tensors   exactly the names the config implies (tied embeddings: no lm_head.weight), with the right shapes
   logits    reference forward on the decoded weights vs expected["logits"], max abs difference <= --atol
+  generation  generation_config.json, where present, is a JSON object whose bos/eos ids (an id or a list) lie in the
+            vocabulary
   transformers (only where `import transformers` works, e.g. on a GPU machine): AutoModelForCausalLM loads the folder
             without missing/unexpected keys and gives the same logits
 
@@ -105,6 +107,19 @@ def check(folder, expected_path, atol):
     if not difference <= atol:
         problems.append(f"logits: reference forward differs from the exported model's logits by {difference:.3g} > {atol}")
 
+    generation_path = os.path.join(folder, "generation_config.json")
+    if os.path.exists(generation_path):
+        with open(generation_path) as f:
+            generation = json.load(f)
+        if not isinstance(generation, dict):
+            problems.append(f"generation: {generation_path} is not a JSON object")
+        else:
+            for key in ("bos_token_id", "eos_token_id"):
+                value = generation.get(key)
+                ids = value if isinstance(value, list) else [] if value is None else [value]
+                if not all(isinstance(i, int) and 0 <= i < config["vocab_size"] for i in ids):
+                    problems.append(f"generation: {key} {value!r} is not an id (or list of ids) below vocab_size {config['vocab_size']}")
+
     try:
         import transformers  # noqa: F401  (absent on the development machine; present on the GPU machines)
     except ImportError:
@@ -119,6 +134,9 @@ def check(folder, expected_path, atol):
     difference = (theirs - logits).abs().max().item()
     if not difference <= atol:
         problems.append(f"transformers: logits differ from ours by {difference:.3g} > {atol}")
+    if os.path.exists(generation_path):
+        from transformers import GenerationConfig
+        GenerationConfig.from_pretrained(folder)
     print(f"transformers {transformers.__version__}: loaded, max abs logit difference {difference:.3g}")
     return problems
 

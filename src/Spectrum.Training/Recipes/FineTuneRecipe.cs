@@ -1,6 +1,7 @@
 // The fine-tuning recipe: set up model, method and data → train with checkpoints and metrics → save a Hugging Face folder or PEFT adapter.
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Spectrum.Checkpoints;
 using Spectrum.Modeling;
 using Spectrum.Selection;
@@ -238,7 +239,52 @@ public sealed class FineTuneRecipe : IDisposable
         };
         HuggingFaceExporter.Save(Model, Model.Config, folder, dtype, extraFilesToCopy: _tokenizer.FilesToCopy);
         WriteChatTemplate(folder);
+        WriteGenerationConfig(folder);
         return folder;
+    }
+
+    public const string GenerationConfigFileName = "generation_config.json";
+
+    /// <summary>
+    /// The base model's generation_config.json (sampling defaults, its end-of-sequence ids), as transformers' save_pretrained
+    /// keeps it, with the chat format's end-of-reply token added to eos_token_id when the model learnt to end replies
+    /// with it (as Llama 3 Instruct lists &lt;|eot_id|&gt;): otherwise transformers' generate runs past the reply into a
+    /// next turn. A base file that is not a JSON object is copied unchanged.
+    /// </summary>
+    private void WriteGenerationConfig(string folder)
+    {
+        string basePath = Path.Combine(_options.ModelFolder, GenerationConfigFileName);
+        string outputPath = Path.Combine(folder, GenerationConfigFileName);
+        JsonObject? config;
+        try
+        {
+            config = File.Exists(basePath) ? JsonNode.Parse(File.ReadAllText(basePath)) as JsonObject : new JsonObject();
+        }
+        catch (JsonException)
+        {
+            config = null;
+        }
+        if (config is null)
+        {
+            AtomicFile.WriteText(outputPath, writer => writer.Write(File.ReadAllText(basePath)));
+            return;
+        }
+        var eos = config["eos_token_id"] switch
+        {
+            JsonArray list => list.Select(id => id?.GetValue<int>()).OfType<int>().ToList(),
+            JsonValue single when single.TryGetValue(out int id) => [id],
+            _ => _tokenizer.EosId is { } id ? [id] : new List<int>(),
+        };
+        int? replyEnd = Plan.ChatTemplate is { } name ? _tokenizer.TokenToId(ChatTemplate.Named(name).AssistantTurnEnd) : null;
+        bool addsReplyEnd = replyEnd is { } end && !eos.Contains(end);
+        if (!File.Exists(basePath) && !addsReplyEnd)
+            return; // transformers derives the same defaults from config.json
+        if (addsReplyEnd)
+            eos.Add(replyEnd!.Value);
+        if (!config.ContainsKey("bos_token_id") && _tokenizer.BosId is { } bos)
+            config["bos_token_id"] = bos;
+        config["eos_token_id"] = eos.Count == 1 ? JsonValue.Create(eos[0]) : new JsonArray(eos.Select(id => (JsonNode)JsonValue.Create(id)).ToArray());
+        AtomicFile.WriteText(outputPath, writer => writer.Write(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
     }
 
     /// <summary>
@@ -257,8 +303,8 @@ public sealed class FineTuneRecipe : IDisposable
         string jinja = template.ToJinja(startWithBos: _tokenizer.AddsBosToken && _tokenizer.BosId is not null);
         string configPath = Path.Combine(folder, "tokenizer_config.json");
         var config = File.Exists(configPath)
-            ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? new System.Text.Json.Nodes.JsonObject()
-            : new System.Text.Json.Nodes.JsonObject();
+            ? JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? new JsonObject()
+            : new JsonObject();
         config["chat_template"] = jinja;
         AtomicFile.WriteText(configPath, writer => writer.Write(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
         string jinjaFile = Path.Combine(folder, "chat_template.jinja");

@@ -224,8 +224,11 @@ public sealed class FineTuneRecipeTests : IDisposable
     [InlineData(FineTuneMethod.SpectrumQLora, TrainingPrecision.BFloat16)]
     public void TheExportedFolderPassesTheIndependentPythonCheck(FineTuneMethod method, TrainingPrecision precision)
     {
+        // The base ships a generation_config.json whose EOS is not the ChatML reply end, so the export extends it.
+        File.WriteAllText(Path.Combine(_model, FineTuneRecipe.GenerationConfigFileName), "{\"eos_token_id\": 578, \"do_sample\": false}");
         var options = Options(method) with { Steps = 2, Precision = precision };
         string saved = FineTuneRecipe.Run(options).ModelFolder;
+        Assert.Contains("580", File.ReadAllText(Path.Combine(saved, FineTuneRecipe.GenerationConfigFileName)));
 
         using var exported = LlamaForCausalLM.FromPretrained(saved, ScalarType.Float32);
         exported.eval();
@@ -245,6 +248,7 @@ public sealed class FineTuneRecipeTests : IDisposable
     [PythonTorchTheory]
     [InlineData("metadata")]
     [InlineData("logits")]
+    [InlineData("generation")]
     public void ThePythonCheckFailsOnABrokenExport(string broken)
     {
         string saved = FineTuneRecipe.Run(Options(FineTuneMethod.Full) with { Steps = 1, ValidateEvery = 0 }).ModelFolder;
@@ -260,9 +264,14 @@ public sealed class FineTuneRecipeTests : IDisposable
             TensorFiles.Write(weights, tensors.Select(t => (t.Key, t.Value)).ToList());
             TensorFiles.Write(expected, [("input_ids", ids), ("logits", logits)]);
         }
-        else
+        else if (broken == "logits")
         {
             TensorFiles.Write(expected, [("input_ids", ids), ("logits", logits + 0.01)]);
+        }
+        else
+        {
+            TensorFiles.Write(expected, [("input_ids", ids), ("logits", logits)]);
+            File.WriteAllText(Path.Combine(saved, FineTuneRecipe.GenerationConfigFileName), "{\"eos_token_id\": [580, 99999]}");
         }
         var (code, output) = PythonTorch.RunReferenceScript("check_exported_model.py", saved, expected);
         Assert.Equal(1, code);
@@ -302,6 +311,51 @@ public sealed class FineTuneRecipeTests : IDisposable
         using var recipe = FineTuneRecipe.Setup(options);
         var expected = Projections.Select(p => $"model.layers.1.{p}.weight").Append("lm_head.weight").Append("model.embed_tokens.weight");
         Assert.Equal(expected.Order(), recipe.Trainer.Optimizer.ParameterNames.Order());
+    }
+
+    /// <summary>
+    /// The exported generation_config.json keeps the base model's (sampling defaults, EOS) and adds the chat format's
+    /// end-of-reply token to eos_token_id when the data was conversations, so transformers' generate stops after the
+    /// reply; text-only training leaves it as it was, and a base without one gets none unless a token must be added.
+    /// </summary>
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    public void TheGenerationConfigStopsAtTheEndOfARepliesLearntInTheChatFormat(bool baseHasOne, bool chatData)
+    {
+        // A base model whose EOS is <|end_of_text|> (as Llama 3's base), fine-tuned on ChatML replies ending in <|im_end|>.
+        string model = TinyModelFolder.Create(_folder.File("base-with-generation-config"));
+        string tokenizerConfig = Path.Combine(model, "tokenizer_config.json");
+        File.WriteAllText(tokenizerConfig, File.ReadAllText(tokenizerConfig).Replace("\"eos_token\": \"<|im_end|>\"", "\"eos_token\": \"<|end_of_text|>\""));
+        var tokenizer = Spectrum.Text.ModelTokenizer.Load(model);
+        int eos = tokenizer.EosId!.Value, imEnd = tokenizer.TokenToId("<|im_end|>")!.Value;
+        Assert.Equal(tokenizer.TokenToId("<|end_of_text|>"), eos);
+        if (baseHasOne)
+            File.WriteAllText(Path.Combine(model, FineTuneRecipe.GenerationConfigFileName), $"{{\"eos_token_id\": {eos}, \"temperature\": 0.6, \"do_sample\": true}}");
+        string data = chatData ? _data : _folder.File("text.jsonl");
+        if (!chatData)
+            File.WriteAllLines(data, Enumerable.Range(0, 8).Select(i => JsonSerializer.Serialize(new { text = $"Plain text number {i}." })));
+
+        var result = FineTuneRecipe.Run(Options(FineTuneMethod.Full) with { ModelFolder = model, DataPath = data, Steps = 1, ValidateEvery = 0 });
+
+        string written = Path.Combine(result.ModelFolder, FineTuneRecipe.GenerationConfigFileName);
+        if (!baseHasOne && !chatData)
+        {
+            Assert.False(File.Exists(written));
+            return;
+        }
+        using var config = JsonDocument.Parse(File.ReadAllText(written));
+        var root = config.RootElement;
+        int[] eosIds = root.GetProperty("eos_token_id").ValueKind == JsonValueKind.Array
+            ? root.GetProperty("eos_token_id").EnumerateArray().Select(e => e.GetInt32()).ToArray()
+            : [root.GetProperty("eos_token_id").GetInt32()];
+        Assert.Equal(chatData ? [eos, imEnd] : [eos], eosIds);
+        if (baseHasOne)
+            Assert.Equal(0.6, root.GetProperty("temperature").GetDouble());
+        else
+            Assert.Equal(tokenizer.BosId, root.GetProperty("bos_token_id").GetInt32());
     }
 
     /// <summary>A scan of a deeper model would silently select whatever of it this model happens to have; it is refused.</summary>
