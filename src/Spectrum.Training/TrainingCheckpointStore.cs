@@ -100,10 +100,18 @@ public sealed class TrainingCheckpointStore
             if (e is TrainingCheckpointException)
                 throw;
             throw new TrainingCheckpointException(TrainingCheckpointError.WriteFailed, finalFolder,
-                $"Saving checkpoint step {state.Step} to {finalFolder} failed: {e.Message} Earlier checkpoints in {Folder} are " +
-                "unchanged. Fix the cause (e.g. free disk space) and save again.", e);
+                $"Saving checkpoint step {state.Step} to {finalFolder} failed: {CauseOf(e)} Earlier checkpoints in {Folder} are " +
+                "unchanged. Fix the cause (e.g. free disk space); resuming continues from the last complete one.", e);
         }
     }
+
+    /// <summary>
+    /// What went wrong, for the save's message: a file writer's failure as its file (and tensor) and the system's reason,
+    /// without the writer's own advice, which the save's message would repeat.
+    /// </summary>
+    internal static string CauseOf(Exception failure) => failure is CheckpointException { InnerException: { } inner } written
+        ? $"{Path.GetFileName(written.FilePath)}{(written.TensorName is { } tensor ? $" (tensor '{tensor}')" : "")}: {inner.Message}"
+        : failure.Message;
 
     /// <summary>Every <c>checkpoint-&lt;step&gt;</c> folder, sorted into usable ones and skipped ones (without reading the tensors).</summary>
     public CheckpointScan Scan()

@@ -42,6 +42,21 @@ public sealed class TrainCommandTests : IDisposable
     private static (int ExitCode, string Output) Run(bool interactive, params string[] args) => CliRunner.Run(interactive, args);
 
     [Fact]
+    public void Resuming_a_finished_run_rewrites_the_model_and_says_nothing_was_left_to_train()
+    {
+        string output = Path.Combine(_folder, "finished");
+        string[] command = ["train", _model, "--data", _data, "--method", "full", "--out", output, "--steps", "2", "--seq-len", "32", "--checkpoint-every", "2"];
+        var (first, _) = Run(false, command);
+        Assert.Equal(ExitCodes.Success, first);
+
+        var (code, text) = Run(false, [.. command, "--resume"]);
+
+        Assert.True(code == ExitCodes.Success, text);
+        Assert.Contains("Nothing left to train", text);
+        Assert.DoesNotContain("NaN", text);
+    }
+
+    [Fact]
     public void Epochs_set_the_steps_from_the_data_and_steps_with_epochs_is_a_usage_error()
     {
         string output = Path.Combine(_folder, "epochs");

@@ -107,8 +107,20 @@ public sealed class TrainingCheckpointStoreTests : IDisposable
             OptimizerState = new Dictionary<string, AdamWParameterState> { ["w"] = new(torch.zeros(2), torch.zeros(2), 1) },
             OwnsTensors = true,
         };
-        Assert.Equal(TrainingCheckpointError.WriteFailed, Assert.Throws<TrainingCheckpointException>(() => store.Save(bad)).Error);
+        var error = Assert.Throws<TrainingCheckpointException>(() => store.Save(bad));
+        Assert.Equal(TrainingCheckpointError.WriteFailed, error.Error);
         Assert.Equal(["checkpoint-1"], Directory.GetDirectories(_folder.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void AFileWritersFailureIsShownAsItsFileAndReasonWithoutItsOwnAdvice()
+    {
+        var written = new Spectrum.Checkpoints.CheckpointException(Spectrum.Checkpoints.CheckpointError.WriteFailed,
+            "/runs/checkpoints/.checkpoint-2.tmp/optimizer.safetensors", "exp_avg.w", "… Fix the cause and write again.",
+            new IOException("No space left on device"));
+
+        Assert.Equal("optimizer.safetensors (tensor 'exp_avg.w'): No space left on device", TrainingCheckpointStore.CauseOf(written));
+        Assert.Equal("plain", TrainingCheckpointStore.CauseOf(new InvalidOperationException("plain")));
     }
 
     [Fact]

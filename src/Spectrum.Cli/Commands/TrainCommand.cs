@@ -130,8 +130,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainSettings>
             return ExitCodes.Interrupted;
         }
         var summary = result.Summary;
-        console.MarkupLine($"Trained steps {summary.FirstStep}-{summary.LastStep}; final loss [bold]{(summary.Losses.Count > 0 ? summary.Losses[^1] : double.NaN):F4}[/]" +
-                           (summary.LastValidationLoss is { } v ? $", validation loss [bold]{v:F4}[/]" : ""));
+        if (summary.Losses.Count == 0)
+            console.MarkupLine($"Nothing left to train: the checkpoint was at the last step ({summary.LastStep}); the model was written from it.");
+        else
+            console.MarkupLine($"Trained steps {summary.FirstStep}-{summary.LastStep}; final loss [bold]{summary.Losses[^1]:F4}[/]" +
+                               (summary.LastValidationLoss is { } v ? $", validation loss [bold]{v:F4}[/]" : ""));
         console.MarkupLine($"Saved [blue]{Markup.Escape(result.ModelFolder)}[/]; metrics in [blue]{Markup.Escape(result.MetricsPath)}[/]");
         return ExitCodes.Success;
     }

@@ -81,8 +81,28 @@ public sealed class FineTuneRecipe : IDisposable
         if (onProgress is not null)
             recipe.Trainer.Progress += onProgress;
         var summary = recipe.Train(cancellationToken);
-        string saved = recipe.Save();
+        string saved;
+        try
+        {
+            saved = recipe.Save();
+        }
+        catch (Exception e) when (e is CheckpointException or IOException or UnauthorizedAccessException)
+        {
+            throw new IOException(ExportFailure(options, recipe.ModelOutputFolder, summary, e), e);
+        }
         return new FineTuneResult(recipe.Plan, summary, saved, recipe.MetricsPath);
+    }
+
+    /// <summary>Writing the model failed after training: say where the trained state is and how to write it without training again.</summary>
+    internal static string ExportFailure(FineTuneOptions options, string folder, TrainingSummary summary, Exception failure)
+    {
+        string what = $"Training finished (step {summary.LastStep}), but writing the model to {folder} failed: " +
+                      $"{TrainingCheckpointStore.CauseOf(failure)}.";
+        return options.CheckpointEvery > 0
+            ? $"{what} The trained state is in the checkpoint of step {summary.LastStep} ({options.CheckpointFolder}): fix the cause " +
+              "(e.g. free disk space) and run the same command with --resume to write the model without training again."
+            : $"{what} Without --checkpoint-every the trained weights were only in memory; fix the cause and train again, with " +
+              "--checkpoint-every N so that a failure like this one can be recovered with --resume.";
     }
 
     /// <exception cref="TrainingConfigurationException">Invalid options or a selection that matches nothing; nothing is written.</exception>

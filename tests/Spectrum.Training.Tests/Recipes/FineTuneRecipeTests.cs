@@ -489,6 +489,39 @@ public sealed class FineTuneRecipeTests : IDisposable
         Assert.Equal(1, resumed.Plan.ResumedFromStep);
     }
 
+    /// <summary>
+    /// When writing the model fails after training (here: a file where the model folder should go), the error says
+    /// where the trained state is; --resume then writes the model from the last checkpoint without training again.
+    /// </summary>
+    [Fact]
+    public void AFailedExportIsRecoveredByResumingFromTheFinalCheckpoint()
+    {
+        var options = Options(FineTuneMethod.Spectrum) with { Steps = 2, CheckpointEvery = 1, ValidateEvery = 0 };
+        Directory.CreateDirectory(options.OutputFolder);
+        File.WriteAllText(options.ExportFolder, "in the way");
+
+        var error = Assert.Throws<IOException>(() => FineTuneRecipe.Run(options));
+        Assert.Contains("Training finished (step 2), but writing the model", error.Message);
+        Assert.Contains("--resume", error.Message);
+
+        File.Delete(options.ExportFolder);
+        var resumed = FineTuneRecipe.Run(options with { Resume = true });
+        Assert.Equal(2, resumed.Plan.ResumedFromStep);
+        Assert.Empty(resumed.Summary.Losses);
+        using var exported = LlamaForCausalLM.FromPretrained(resumed.ModelFolder, ScalarType.Float32);
+        Assert.Equal(2, exported.Config.NumHiddenLayers);
+    }
+
+    [Fact]
+    public void AFailedExportWithoutCheckpointsSaysTheWeightsAreLostAndHowToAvoidIt()
+    {
+        var summary = new TrainingSummary(1, 5, [1.0, 0.9], null);
+        string message = FineTuneRecipe.ExportFailure(Options(FineTuneMethod.Full), "/runs/a/model", summary, new IOException("No space left on device"));
+
+        Assert.Contains("Training finished (step 5), but writing the model to /runs/a/model failed: No space left on device.", message);
+        Assert.Contains("--checkpoint-every N", message);
+    }
+
     /// <summary>A bf16 run's checkpoints hold float32 masters of bf16 weights; resuming them in fp32 would not continue the same run.</summary>
     [Fact]
     public void ResumingWithAnotherPrecisionFailsNamingIt()
