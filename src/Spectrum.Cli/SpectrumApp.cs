@@ -60,6 +60,8 @@ public static class SpectrumApp
             CommandParseException or CommandRuntimeException => ("Usage", ExitCodes.Usage),
             TrainingConfigurationException => ("Usage", ExitCodes.Usage),
             CheckpointException or ModelLoadException => ("Checkpoint error", ExitCodes.BadCheckpoint),
+            // The library raises it for model types and config options it does not implement, with the alternatives.
+            NotSupportedException => ("Not supported", ExitCodes.BadCheckpoint),
             DataFormatException => ("Data error", ExitCodes.BadData),
             TrainingCheckpointException or InvalidDataException => ("Training failed", ExitCodes.TrainingFailed),
             ScanResultsException => ("Scan results error", ExitCodes.BadScanResults),

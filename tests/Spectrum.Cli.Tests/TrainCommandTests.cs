@@ -42,6 +42,24 @@ public sealed class TrainCommandTests : IDisposable
     private static (int ExitCode, string Output) Run(bool interactive, params string[] args) => CliRunner.Run(interactive, args);
 
     [Fact]
+    public void An_unsupported_model_type_is_reported_without_a_stack_trace()
+    {
+        string model = Path.Combine(_folder, "gpt2");
+        Directory.CreateDirectory(model);
+        foreach (string file in Directory.GetFiles(_model))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        string config = Path.Combine(model, "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"llama\"", "\"model_type\": \"gpt2\""));
+
+        var (code, text) = Run(false, "train", model, "--data", _data, "--method", "full", "--out", Path.Combine(_folder, "gpt2-out"));
+
+        Assert.Equal(ExitCodes.BadCheckpoint, code);
+        Assert.Contains("Not supported", text);
+        Assert.Contains("model_type \"gpt2\" is not supported", text);
+        Assert.DoesNotContain("   at ", text);
+    }
+
+    [Fact]
     public void Resuming_a_finished_run_rewrites_the_model_and_says_nothing_was_left_to_train()
     {
         string output = Path.Combine(_folder, "finished");
