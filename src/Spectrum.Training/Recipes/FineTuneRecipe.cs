@@ -291,7 +291,8 @@ public sealed class FineTuneRecipe : IDisposable
         }
         var eos = config["eos_token_id"] switch
         {
-            JsonArray list => list.Select(id => id?.GetValue<int>()).OfType<int>().ToList(),
+            // Entries that are not ids are dropped rather than failing the export after training.
+            JsonArray list => list.Select(id => id is JsonValue value && value.TryGetValue(out int parsed) ? parsed : (int?)null).OfType<int>().ToList(),
             JsonValue single when single.TryGetValue(out int id) => [id],
             _ => _tokenizer.EosId is { } id ? [id] : new List<int>(),
         };

@@ -318,6 +318,19 @@ public sealed class FineTuneRecipeTests : IDisposable
     /// end-of-reply token to eos_token_id when the data was conversations, so transformers' generate stops after the
     /// reply; text-only training leaves it as it was, and a base without one gets none unless a token must be added.
     /// </summary>
+    [Fact]
+    public void AGenerationConfigWithEntriesThatAreNotIdsDoesNotFailTheExport()
+    {
+        string model = TinyModelFolder.Create(_folder.File("odd-generation-config"));
+        File.WriteAllText(Path.Combine(model, FineTuneRecipe.GenerationConfigFileName), "{\"eos_token_id\": [578, \"x\", null, {}], \"top_p\": 0.9}");
+
+        var result = FineTuneRecipe.Run(Options(FineTuneMethod.Full) with { ModelFolder = model, Steps = 1, ValidateEvery = 0 });
+
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(result.ModelFolder, FineTuneRecipe.GenerationConfigFileName)));
+        Assert.Equal([578, 580], config.RootElement.GetProperty("eos_token_id").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(0.9, config.RootElement.GetProperty("top_p").GetDouble());
+    }
+
     [Theory]
     [InlineData(true, true)]
     [InlineData(false, true)]
