@@ -53,5 +53,4 @@ internal static class DemoView
     private static string Accuracy(AccuracyReport report) => $"{report.Correct}/{report.Total} ({report.Accuracy:P0})";
 
     private static string Mb(long bytes, string format = "F0") => $"{(bytes / 1048576.0).ToString(format, CultureInfo.InvariantCulture)} MiB";
-
 }

@@ -110,12 +110,11 @@ public sealed class Trainer : IDisposable
         var losses = new List<double>();
         double? lastValidation = null;
         var session = Stopwatch.StartNew();
-        int checkpointedStep = -1;
         while (_step < _options.TotalSteps)
         {
             if (cancellationToken.IsCancellationRequested)
             {
-                if (_options.CheckpointEvery > 0 && _step >= firstStep && checkpointedStep != _step)
+                if (_options.CheckpointEvery > 0 && _step >= firstStep && !IsCheckpointStep(_step))
                     SaveCheckpoint();
                 cancellationToken.ThrowIfCancellationRequested();
             }
@@ -139,11 +138,8 @@ public sealed class Trainer : IDisposable
             }
 
             string? checkpointFolder = null;
-            if (_options.CheckpointEvery > 0 && (_step % _options.CheckpointEvery == 0 || _step == _options.TotalSteps))
-            {
+            if (_options.CheckpointEvery > 0 && IsCheckpointStep(_step))
                 checkpointFolder = SaveCheckpoint();
-                checkpointedStep = _step;
-            }
 
             int done = _step - firstStep + 1;
             var remaining = TimeSpan.FromSeconds(session.Elapsed.TotalSeconds / done * (_options.TotalSteps - _step));
@@ -152,6 +148,9 @@ public sealed class Trainer : IDisposable
         }
         return new TrainingSummary(firstStep, _step, losses, lastValidation);
     }
+
+    /// <summary>The steps the schedule checkpoints: every <see cref="TrainerOptions.CheckpointEvery"/>-th and the last.</summary>
+    private bool IsCheckpointStep(int step) => step % _options.CheckpointEvery == 0 || step == _options.TotalSteps;
 
     private string SaveCheckpoint()
     {

@@ -99,17 +99,19 @@ public sealed class TrainCommandTests : IDisposable
     {
         string output = Path.Combine(_folder, "interrupted");
         using var interrupt = new CancellationTokenSource();
+        using var finished = new CancellationTokenSource();
         var watcher = Task.Run(async () =>
         {
-            // Interrupt once a checkpoint is complete, whenever that is on a busy machine.
-            while (!Directory.Exists(Path.Combine(output, "checkpoints")) ||
-                   !Directory.EnumerateFiles(Path.Combine(output, "checkpoints"), "checkpoint_complete.json", SearchOption.AllDirectories).Any())
+            // Interrupt once a checkpoint is complete, whenever that is on a busy machine (or stop watching if the run ended).
+            while (!finished.IsCancellationRequested && (!Directory.Exists(Path.Combine(output, "checkpoints")) ||
+                   !Directory.EnumerateFiles(Path.Combine(output, "checkpoints"), "checkpoint_complete.json", SearchOption.AllDirectories).Any()))
                 await Task.Delay(20);
             interrupt.Cancel();
         });
 
         var (code, text) = await CliRunner.RunAsync(interrupt.Token, "train", _model, "--data", _data, "--method", "full", "--out", output,
             "--steps", "1000000", "--seq-len", "32", "--checkpoint-every", "1");
+        finished.Cancel();
         await watcher;
 
         Assert.True(code == ExitCodes.Interrupted, text);

@@ -120,12 +120,14 @@ public sealed class FineTuneRecipe : IDisposable
 
         // Everything that can be read without the model first, so a typo fails in milliseconds; the checkpoint's
         // header first, so a wrong model path is reported as a checkpoint problem rather than a missing tokenizer.
+        HashSet<string> tensorNames;
         using (var checkpoint = Checkpoint.Open(options.ModelFolder))
         {
             if (checkpoint.Config is { } header)
                 RequireSequenceWithinContext(options, LlamaConfig.From(header));
+            tensorNames = checkpoint.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         }
-        var patterns = options.UsesSelection ? SelectionPatterns(options) : null;
+        var patterns = options.UsesSelection ? SelectionPatterns(options, tensorNames) : null;
         var tokenizer = ModelTokenizer.Load(options.ModelFolder);
         var (training, validation, chatTemplate, dataWarnings) = PrepareData(options, tokenizer);
         options = options.WithLengthFor(training.Sequences.Count);
@@ -143,7 +145,7 @@ public sealed class FineTuneRecipe : IDisposable
                     $"The tokenizer in {options.ModelFolder} has {tokenizer.VocabSize} ids but config.json's vocab_size is {model.Config.VocabSize}: " +
                     "some token ids would have no embedding. Use the model's own tokenizer files.");
             model.GradientCheckpointing = options.GradientCheckpointing;
-            var warnings = dataWarnings.Concat(patterns is null ? [] : UnmatchedSelectionWarnings(options, patterns)).ToList();
+            var warnings = dataWarnings.Concat(patterns is null ? [] : UnmatchedSelectionWarnings(options, patterns, tensorNames)).ToList();
             var (modules, rowRanges) = PrepareMethod(options, model, patterns);
 
             var trainable = AdamWOptimizer.Trainable(model);
@@ -257,38 +259,39 @@ public sealed class FineTuneRecipe : IDisposable
             "float16" => SafetensorsDType.F16,
             _ => SafetensorsDType.BF16,
         };
-        HuggingFaceExporter.Save(Model, Model.Config, folder, dtype, extraFilesToCopy: _tokenizer.FilesToCopy);
+        // transformers' save_pretrained keeps the base's generation defaults (sampling, end-of-sequence ids) too.
+        string baseGenerationConfig = Path.Combine(_options.ModelFolder, GenerationConfigFileName);
+        var extras = File.Exists(baseGenerationConfig) ? _tokenizer.FilesToCopy.Append(baseGenerationConfig) : _tokenizer.FilesToCopy;
+        HuggingFaceExporter.Save(Model, Model.Config, folder, dtype, extraFilesToCopy: extras);
         WriteChatTemplate(folder);
-        WriteGenerationConfig(folder);
+        AddReplyEndToGenerationConfig(folder);
         return folder;
     }
 
     public const string GenerationConfigFileName = "generation_config.json";
 
     /// <summary>
-    /// The base model's generation_config.json (sampling defaults, its end-of-sequence ids), as transformers' save_pretrained
-    /// keeps it, with the chat format's end-of-reply token added to eos_token_id when the model learnt to end replies
-    /// with it (as Llama 3 Instruct lists &lt;|eot_id|&gt;): otherwise transformers' generate runs past the reply into a
-    /// next turn. A base file that is not a JSON object is copied unchanged.
+    /// Adds the chat format's end-of-reply token to generation_config.json's eos_token_id when the model learnt to end
+    /// replies with it and the ids there (or the tokenizer's EOS, without the file) do not include it, as Llama 3
+    /// Instruct lists &lt;|eot_id|&gt;: otherwise transformers' generate runs past the reply into a next turn. A file
+    /// that is not a JSON object is left as copied.
     /// </summary>
-    private void WriteGenerationConfig(string folder)
+    private void AddReplyEndToGenerationConfig(string folder)
     {
-        string basePath = Path.Combine(_options.ModelFolder, GenerationConfigFileName);
-        string outputPath = Path.Combine(folder, GenerationConfigFileName);
+        if (Plan.ChatTemplate is not { } name || _tokenizer.TokenToId(ChatTemplate.Named(name).AssistantTurnEnd) is not { } replyEnd)
+            return;
+        string path = Path.Combine(folder, GenerationConfigFileName);
         JsonObject? config;
         try
         {
-            config = File.Exists(basePath) ? JsonNode.Parse(File.ReadAllText(basePath)) as JsonObject : new JsonObject();
+            config = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) as JsonObject : new JsonObject();
         }
         catch (JsonException)
         {
-            config = null;
-        }
-        if (config is null)
-        {
-            AtomicFile.WriteText(outputPath, writer => writer.Write(File.ReadAllText(basePath)));
             return;
         }
+        if (config is null)
+            return;
         var eos = config["eos_token_id"] switch
         {
             // Entries that are not ids are dropped rather than failing the export after training.
@@ -296,16 +299,13 @@ public sealed class FineTuneRecipe : IDisposable
             JsonValue single when single.TryGetValue(out int id) => [id],
             _ => _tokenizer.EosId is { } id ? [id] : new List<int>(),
         };
-        int? replyEnd = Plan.ChatTemplate is { } name ? _tokenizer.TokenToId(ChatTemplate.Named(name).AssistantTurnEnd) : null;
-        bool addsReplyEnd = replyEnd is { } end && !eos.Contains(end);
-        if (!File.Exists(basePath) && !addsReplyEnd)
-            return; // transformers derives the same defaults from config.json
-        if (addsReplyEnd)
-            eos.Add(replyEnd!.Value);
+        if (eos.Contains(replyEnd))
+            return;
+        eos.Add(replyEnd);
         if (!config.ContainsKey("bos_token_id") && _tokenizer.BosId is { } bos)
             config["bos_token_id"] = bos;
         config["eos_token_id"] = eos.Count == 1 ? JsonValue.Create(eos[0]) : new JsonArray(eos.Select(id => (JsonNode)JsonValue.Create(id)).ToArray());
-        AtomicFile.WriteText(outputPath, writer => writer.Write(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        AtomicFile.WriteText(path, writer => writer.Write(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
     }
 
     /// <summary>
@@ -342,13 +342,12 @@ public sealed class FineTuneRecipe : IDisposable
     // ------------------------------------------------------------------------------------------------ setup steps
 
     /// <summary>Axolotl patterns from the YAML, or from scan results + percent with the embedding/head names the model really has.</summary>
-    private static IReadOnlyList<string> SelectionPatterns(FineTuneOptions options)
+    /// <param name="names">The checkpoint's tensor names.</param>
+    private static IReadOnlyList<string> SelectionPatterns(FineTuneOptions options, IReadOnlySet<string> names)
     {
         if (options.SelectionYaml is not null)
             return AxolotlYaml.ReadPatterns(options.SelectionYaml);
         var scores = ScanResultsJson.Read(options.ScanResults!);
-        using var checkpoint = Checkpoint.Open(options.ModelFolder);
-        var names = checkpoint.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         // A scan describes one model; modules this one lacks mean it was made for another, whose top N% would be wrong here.
         var foreign = scores.Where(s => !names.Contains(s.Module + ".weight")).Select(s => s.Module).ToList();
         if (foreign.Count > 0)
@@ -393,7 +392,10 @@ public sealed class FineTuneRecipe : IDisposable
         {
             warnings.AddRange(PackingWarnings("validation", validation, options.SequenceLength));
             if (validation.Sequences.Count == 0)
+            {
+                warnings.Add("No validation row is left, so validation is skipped.");
                 validation = null;
+            }
         }
         return (training, validation, usesTemplate ? template.Name : null, warnings);
     }
@@ -407,7 +409,7 @@ public sealed class FineTuneRecipe : IDisposable
                          "example. Raise --seq-len to keep them whole.";
         if (packed.UntrainedRowCount > 0)
             yield return $"{packed.UntrainedRowCount} {part} rows held no token with a loss (parts of long examples before their " +
-                         "response) and were left out" + (packed.Sequences.Count == 0 ? ", which left no validation rows: validation is skipped." : ".");
+                         "response) and were left out.";
     }
 
     /// <summary>Freezes (full, Spectrum) or wraps (LoRA family) the model; returns what trains, the LoRA targets and any row ranges.</summary>
@@ -458,12 +460,9 @@ public sealed class FineTuneRecipe : IDisposable
     /// Axolotl skips patterns that match nothing, and so does the freezing here as long as one matches; a YAML made for
     /// a deeper model (layers this one lacks) then trains less than it says, so the plan names them.
     /// </summary>
-    private static IEnumerable<string> UnmatchedSelectionWarnings(FineTuneOptions options, IReadOnlyList<string> patterns)
+    /// <param name="names">The checkpoint's tensor names: the parameters' names before QLoRA turns projections into NF4 buffers.</param>
+    private static IEnumerable<string> UnmatchedSelectionWarnings(FineTuneOptions options, IReadOnlyList<string> patterns, IReadOnlySet<string> names)
     {
-        // The checkpoint's names are the parameters' names before QLoRA turns projections into NF4 buffers.
-        List<string> names;
-        using (var checkpoint = Checkpoint.Open(options.ModelFolder))
-            names = checkpoint.Tensors.Select(t => t.Name).ToList();
         var unmatched = patterns.Where(pattern => !MatchesAny(pattern)).ToList();
         if (unmatched.Count > 0)
             yield return $"{unmatched.Count} of the {patterns.Count} selection patterns match no parameter of this model " +
