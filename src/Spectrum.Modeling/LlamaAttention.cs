@@ -1,4 +1,4 @@
-// Grouped-query causal self-attention of a Llama-family decoder layer, with HF-named, replaceable q/k/v/o projections; no KV cache (training only).
+// Grouped-query causal self-attention of a Llama-family decoder layer, with HF-named, replaceable q/k/v/o projections, for training and cached generation.
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -70,33 +70,63 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
     public override Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? allowedPairs)
     {
         using var scope = torch.NewDisposeScope();
+        var (q, k, v) = Project(x, cos, sin);
+        return Output(Attend(q, k, v, allowedPairs)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Attention for generation: x holds the new tokens only, (batch, new, hidden), at positions cache.Length onwards
+    /// (cos/sin for those positions); their keys and values are stored in <paramref name="cache"/>'s slot for
+    /// <paramref name="layer"/> and each new token attends to everything cached before it and itself.
+    /// </summary>
+    internal Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, KeyValueCache cache, int layer)
+    {
+        using var scope = torch.NewDisposeScope();
+        long start = cache.Length;
+        var (q, k, v) = Project(x, cos, sin);
+        var (keys, values) = cache.Store(layer, k, v);                                         // (batch, kv_heads, start+new, head_dim)
+        // An empty cache is an ordinary causal pass (the prompt); later tokens also see the cached ones.
+        var attended = start == 0 ? Attend(q, k, v, null) : GroupedEagerAttention(q, keys, values, _heads / _keyValueHeads, queryOffset: start);
+        return Output(attended).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>x (batch, seq, hidden) → q (batch, heads, seq, head_dim), k and v (batch, kv_heads, seq, head_dim), q and k rotated.</summary>
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor x, Tensor cos, Tensor sin)
+    {
         long batch = x.shape[0], seq = x.shape[1];
-        var q = q_proj.call(x).view(batch, seq, _heads, _headDim).transpose(1, 2);         // (batch, heads, seq, head_dim)
-        var k = k_proj.call(x).view(batch, seq, _keyValueHeads, _headDim).transpose(1, 2); // (batch, kv_heads, seq, head_dim)
-        var v = v_proj.call(x).view(batch, seq, _keyValueHeads, _headDim).transpose(1, 2); // (batch, kv_heads, seq, head_dim)
-        q = RotaryEmbedding.Apply(q, cos, sin);
-        k = RotaryEmbedding.Apply(k, cos, sin);
+        var q = q_proj.call(x).view(batch, seq, _heads, _headDim).transpose(1, 2);
+        var k = k_proj.call(x).view(batch, seq, _keyValueHeads, _headDim).transpose(1, 2);
+        var v = v_proj.call(x).view(batch, seq, _keyValueHeads, _headDim).transpose(1, 2);
+        return (RotaryEmbedding.Apply(q, cos, sin), RotaryEmbedding.Apply(k, cos, sin), v);
+    }
+
+    /// <summary>(batch, heads, seq, head_dim) attention output → (batch, seq, hidden) through o_proj.</summary>
+    private Tensor Output(Tensor attended)
+    {
+        long batch = attended.shape[0], seq = attended.shape[2];
+        var merged = attended.transpose(1, 2).reshape(batch, seq, _heads * _headDim);      // (batch, seq, heads·head_dim)
+        return o_proj.call(merged);
+    }
+
+    /// <summary>Causal (or <paramref name="allowedPairs"/>-masked) attention of equally long q and k/v: explicit or fused, by size.</summary>
+    private Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? allowedPairs)
+    {
+        long batch = q.shape[0], seq = q.shape[2];
         int group = _heads / _keyValueHeads;
-        Tensor attended;
         if (UsesEagerAttention(q.dtype, batch, _heads, seq))
         {
-            attended = GroupedEagerAttention(q, k, v, group, allowedPairs);
+            return GroupedEagerAttention(q, k, v, group, allowedPairs);
         }
-        else
+        if (group > 1)
         {
-            if (group > 1)
-            {
-                // Query head h reads key/value head h / group (HF repeat_kv); TorchSharp's SDPA has no enable_gqa.
-                k = k.repeat_interleave(group, dim: 1);                                      // (batch, heads, seq, head_dim)
-                v = v.repeat_interleave(group, dim: 1);
-            }
-            // Default scale is 1/sqrt(head_dim), as in Llama. A mask replaces the causal flag (it is causal itself).
-            attended = allowedPairs is null
-                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)     // (batch, heads, seq, head_dim)
-                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: allowedPairs);
+            // Query head h reads key/value head h / group (HF repeat_kv); TorchSharp's SDPA has no enable_gqa.
+            k = k.repeat_interleave(group, dim: 1);                                          // (batch, heads, seq, head_dim)
+            v = v.repeat_interleave(group, dim: 1);
         }
-        var merged = attended.transpose(1, 2).reshape(batch, seq, _heads * _headDim);      // (batch, seq, heads·head_dim)
-        return o_proj.call(merged).MoveToOuterDisposeScope();
+        // Default scale is 1/sqrt(head_dim), as in Llama. A mask replaces the causal flag (it is causal itself).
+        return allowedPairs is null
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)         // (batch, heads, seq, head_dim)
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: allowedPairs);
     }
 
     /// <summary>
@@ -120,21 +150,23 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
     /// masked, softmax in float32 (or the input's wider dtype), rounded back, times v — with each key/value head shared
     /// by its query heads through a reshape instead of a copy: query heads of one group stack along the sequence axis.
     /// </summary>
-    /// <param name="q">(batch, heads, seq, head_dim)</param>
-    /// <param name="k">(batch, kv_heads, seq, head_dim)</param>
-    /// <param name="v">(batch, kv_heads, seq, head_dim)</param>
-    /// <param name="allowedPairs">Null (causal), or (batch, 1, seq, seq) bool: true where query i may attend key j.</param>
-    internal static Tensor GroupedEagerAttention(Tensor q, Tensor k, Tensor v, int group, Tensor? allowedPairs = null)
+    /// <param name="q">(batch, heads, queries, head_dim)</param>
+    /// <param name="k">(batch, kv_heads, keys, head_dim); keys = queryOffset + queries</param>
+    /// <param name="v">(batch, kv_heads, keys, head_dim)</param>
+    /// <param name="allowedPairs">Null (causal), or (batch, 1, seq, seq) bool: true where query i may attend key j (offset 0 only).</param>
+    /// <param name="queryOffset">Position of the first query among the keys: query i attends keys 0..queryOffset + i.</param>
+    internal static Tensor GroupedEagerAttention(Tensor q, Tensor k, Tensor v, int group, Tensor? allowedPairs = null, long queryOffset = 0)
     {
-        long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], headDim = q.shape[3], keyValueHeads = k.shape[1];
-        var stacked = q.reshape(batch, keyValueHeads, group * seq, headDim);                  // row g·seq + s is query s of head kv·group + g
-        var scores = torch.matmul(stacked, k.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(headDim)); // (batch, kv_heads, group·seq, seq)
+        long batch = q.shape[0], heads = q.shape[1], queries = q.shape[2], headDim = q.shape[3];
+        long keyValueHeads = k.shape[1], keys = k.shape[2];
+        var stacked = q.reshape(batch, keyValueHeads, group * queries, headDim);              // row g·queries + s is query s of head kv·group + g
+        var scores = torch.matmul(stacked, k.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(headDim)); // (batch, kv_heads, group·queries, keys)
         var masked = allowedPairs is null
-            ? torch.ones(seq, seq, dtype: ScalarType.Bool, device: q.device).triu_(1)          // key after query
+            ? torch.ones(queries, keys, dtype: ScalarType.Bool, device: q.device).triu_(1 + queryOffset) // key after query
             : allowedPairs.logical_not();                                                    // (batch, 1, seq, seq)
         if (group > 1)
         {
-            // Tiled along the query axis, matching the stacked rows: row g·seq + s is query s.
+            // Tiled along the query axis, matching the stacked rows: row g·queries + s is query s.
             var tiles = Enumerable.Repeat(1L, (int)masked.dim()).ToArray();
             tiles[^2] = group;
             masked = masked.repeat(tiles);
@@ -142,7 +174,7 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
         scores = scores.masked_fill_(masked, double.NegativeInfinity);
         var softmaxType = q.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : q.dtype;
         var probabilities = nn.functional.softmax(scores, -1, softmaxType).to(q.dtype);
-        return torch.matmul(probabilities, v).reshape(batch, heads, seq, headDim);
+        return torch.matmul(probabilities, v).reshape(batch, heads, queries, headDim);
     }
 
     private static ArgumentException UnknownProjection(string name) =>

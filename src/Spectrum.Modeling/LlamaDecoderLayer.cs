@@ -44,4 +44,13 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
         var output = afterAttention.add(mlp.call(post_attention_layernorm.call(afterAttention)));
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>As <see cref="forward"/> for new tokens after those in <paramref name="cache"/> (see <see cref="LlamaAttention.ForwardCached"/>).</summary>
+    internal Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, KeyValueCache cache, int layer)
+    {
+        using var scope = torch.NewDisposeScope();
+        var afterAttention = x.add(self_attn.ForwardCached(input_layernorm.call(x), cos, sin, cache, layer));
+        var output = afterAttention.add(mlp.call(post_attention_layernorm.call(afterAttention)));
+        return output.MoveToOuterDisposeScope();
+    }
 }

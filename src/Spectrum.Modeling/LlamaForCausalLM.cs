@@ -1,4 +1,4 @@
-// A Llama-family causal language model whose parameter names are the Hugging Face checkpoint keys; forward and backward only (no generation, no KV cache).
+// A Llama-family causal language model whose parameter names are the Hugging Face checkpoint keys: training forward, and cached next-token logits for generation.
 using System.Globalization;
 using Spectrum.Checkpoints;
 using TorchSharp;
@@ -157,6 +157,43 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ISelectiveLogi
         var hidden = Hidden(inputIds, documentIds);                                          // (batch, seq, hidden)
         var rows = hidden.reshape(-1, hidden.shape[^1]).index_select(0, flatPositions);      // (n, hidden)
         return Head(rows).MoveToOuterDisposeScope();                                         // (n, vocab)
+    }
+
+    /// <summary>
+    /// An empty cache for generating up to <paramref name="capacity"/> positions (prompt included) in
+    /// <paramref name="batch"/> rows, in the model's dtype and on its device. The caller disposes it.
+    /// </summary>
+    public KeyValueCache CreateCache(long capacity, long batch = 1) =>
+        new(Config, batch, capacity, DType, model.EmbedTokens.Weight.device);
+
+    /// <summary>
+    /// Logits (batch, vocab) float32 for the token after <paramref name="inputIds"/> (batch, new) int64, which continue
+    /// the tokens already in <paramref name="cache"/>: the prompt on an empty cache, then each generated token. Equals
+    /// the last position of <see cref="forward(Tensor)"/> over everything so far, for new-token work only. No autograd.
+    /// </summary>
+    /// <exception cref="ArgumentException">The ids do not fit the cache (batch, room left) or the vocabulary.</exception>
+    public Tensor NextTokenLogits(Tensor inputIds, KeyValueCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        ArgumentNullException.ThrowIfNull(cache);
+        if (inputIds.dim() != 2 || inputIds.dtype != ScalarType.Int64 || inputIds.shape[1] == 0 || inputIds.shape[0] != cache.Batch)
+            throw new ArgumentException(
+                $"input ids must be a (batch, new) int64 tensor with batch {cache.Batch} (the cache's) and at least one id; " +
+                $"found {inputIds.dtype} [{string.Join(", ", inputIds.shape)}].", nameof(inputIds));
+        long added = inputIds.shape[1];
+        if (cache.Length + added > cache.Capacity)
+            throw new ArgumentException(
+                $"{added} more tokens do not fit the cache: it holds {cache.Length} of {cache.Capacity} positions. " +
+                "Create the cache with room for the prompt and every token to generate.", nameof(inputIds));
+        var (smallest, largest) = IndexRange.Of(inputIds);
+        if (smallest < 0 || largest >= Config.VocabSize)
+            throw new ArgumentException(
+                $"Token ids range over [{smallest}, {largest}], outside the model's vocabulary [0, {Config.VocabSize}).", nameof(inputIds));
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var hidden = model.ForwardCached(inputIds, cache);                                  // (batch, new, hidden)
+        var last = hidden.select(1, added - 1);                                              // (batch, hidden)
+        return Head(last).MoveToOuterDisposeScope();                                         // (batch, vocab)
     }
 
     /// <summary>Final hidden states: causal over each row, or per packed document when <paramref name="documentIds"/> is given.</summary>

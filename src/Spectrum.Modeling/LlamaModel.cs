@@ -51,14 +51,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor? allowedPairs)
     {
-        long seq = inputIds.shape[^1];
-        if (_config.SlidingWindow is int window && seq > window)
-        {
-            throw new NotSupportedException(
-                $"A sequence of {seq} tokens exceeds this {_config.ModelType} model's sliding_window of {window}. " +
-                "Sliding-window attention is not implemented; full causal attention equals it only up to the window " +
-                $"length, so split sequences into chunks of at most {window} tokens.");
-        }
+        RequireWithinSlidingWindow(inputIds.shape[^1]);
         if (!positionIds.shape.SequenceEqual(inputIds.shape) || positionIds.dtype != ScalarType.Int64)
         {
             throw new ArgumentException(
@@ -76,6 +69,38 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor, Tensor>
                 : layer.call(hidden, cos, sin, allowedPairs);
         }
         return norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Final hidden states (batch, new, hidden) of <paramref name="inputIds"/>, tokens that follow the
+    /// <paramref name="cache"/>'s Length positions; their keys and values are added to the cache.
+    /// </summary>
+    internal Tensor ForwardCached(Tensor inputIds, KeyValueCache cache)
+    {
+        long added = inputIds.shape[^1], start = cache.Length;
+        RequireWithinSlidingWindow(start + added);
+        using var scope = torch.NewDisposeScope();
+        var positions = torch.arange(start, start + added, dtype: ScalarType.Int64, device: inputIds.device)
+            .unsqueeze(0).expand(inputIds.shape);                                          // (batch, new)
+        var hidden = embed_tokens.call(inputIds);                                          // (batch, new, hidden)
+        var (cos, sin) = _rotary.Compute(positions, hidden.dtype);
+        for (int layer = 0; layer < _layerList.Count; layer++)
+        {
+            hidden = _layerList[layer].ForwardCached(hidden, cos, sin, cache, layer);
+        }
+        cache.Advance(added);
+        return norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    private void RequireWithinSlidingWindow(long seq)
+    {
+        if (_config.SlidingWindow is int window && seq > window)
+        {
+            throw new NotSupportedException(
+                $"A sequence of {seq} tokens exceeds this {_config.ModelType} model's sliding_window of {window}. " +
+                "Sliding-window attention is not implemented; full causal attention equals it only up to the window " +
+                $"length, so split sequences into chunks of at most {window} tokens.");
+        }
     }
 
     private bool UseCheckpointing(Tensor hidden, LlamaDecoderLayer layer) =>

@@ -9,7 +9,9 @@ per-frequency loop for Llama 3.1 RoPE scaling in float64). It is not a trainer a
 Writes tests/reference/fixtures/llama/<case>/:
   model/config.json + weights     safetensors written by hand (safetensors_io.py, struct + json), independent of our C# writer
   expected.safetensors            input_ids (I64) and logits (F32), plus position_ids / logits_at_positions where
-                                  a case also checks explicit positions
+                                  a case also checks explicit positions, and greedy_prompt / greedy_ids: the ids greedy
+                                  decoding appends to the prompt, each the argmax of a full forward over everything so
+                                  far (no cache), with the winning margin checked so float noise cannot flip a choice
 Cases:
   llama3_bf16_sharded   Llama 3 style: untied head, rope_scaling "llama3", BF16, two shards plus an index
   qwen2_bias_f32        Qwen2 style: q/k/v biases, explicit head_dim != hidden/heads, F32, one file
@@ -51,6 +53,8 @@ CASES = {
         rope_scaling=None, max_positions=2048, shards=1, positions=None, seed=33),
 }
 BATCH, SEQ = 2, 11
+GREEDY_PROMPT, GREEDY_NEW = 5, 12
+GREEDY_MIN_MARGIN = 1e-3  # top-1 minus top-2 logit at every greedy step: 10x the C# logit tolerance
 STORAGE = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
 TORCH_DTYPE_NAME = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
 
@@ -220,7 +224,26 @@ def generate_case(folder, name, case):
         positions = torch.tensor(case["positions"], dtype=torch.int64)
         expected += [("position_ids", positions),
                      ("logits_at_positions", reference_logits(case, decoded, ids, positions))]
+    prompt = ids[0, :GREEDY_PROMPT]
+    expected += [("greedy_prompt", prompt), ("greedy_ids", greedy(case, decoded, prompt, name))]
     write_safetensors(os.path.join(folder, "expected.safetensors"), expected, metadata={"format": "pt"})
+
+
+def greedy(case, w, prompt, name):
+    """Greedy decoding the slow, obvious way: a full forward over prompt + generated each step, argmax of the last row."""
+    sequence = prompt.tolist()
+    generated = []
+    for step in range(GREEDY_NEW):
+        ids = torch.tensor([sequence], dtype=torch.int64)
+        logits = reference_logits(case, w, ids, torch.arange(len(sequence), dtype=torch.int64)[None, :])[0, -1]
+        top2 = torch.topk(logits, 2).values
+        margin = (top2[0] - top2[1]).item()
+        if margin < GREEDY_MIN_MARGIN:
+            raise SystemExit(f"{name}: greedy step {step} wins by only {margin:.2g}; pick another prompt")
+        chosen = int(torch.argmax(logits).item())
+        generated.append(chosen)
+        sequence.append(chosen)
+    return torch.tensor(generated, dtype=torch.int64)
 
 
 def generate(root):

@@ -241,7 +241,11 @@ public sealed class DemoPipeline
             int answerStart = Array.IndexOf(tokenized.LossMask, true);
             int answerLength = tokenized.LossMask.Count(flag => flag);
             // A couple of ids beyond the reference answer's length, so a too-long answer shows as wrong rather than cut to fit.
-            var generated = GreedyGenerator.Generate(model, tokenized.InputIds[..answerStart], answerLength + 2, endOfTurn);
+            var generated = TokenGenerator.Generate(model, tokenized.InputIds[..answerStart], new GenerationSettings
+            {
+                MaxNewTokens = answerLength + 2,
+                StopTokenIds = endOfTurn is { } stop ? [stop] : [],
+            }).ToList();
             answers.Add(tokenizer.Decode(generated.Where(id => id != endOfTurn), skipSpecialTokens: true));
         }
         return TaskAccuracy.Score(examples, answers);
