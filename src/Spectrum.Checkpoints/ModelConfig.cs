@@ -76,8 +76,8 @@ public sealed record ModelConfig
     /// <param name="sourcePath">Where the JSON came from; used in error messages.</param>
     public static ModelConfig Parse(string json, string sourcePath)
     {
-        JsonObject root = ParseObject(json, sourcePath);
-        var reader = new ConfigReader(root, sourcePath);
+        JsonObject root = JsonConfigReader.ParseObject(json, sourcePath);
+        var reader = new JsonConfigReader(root, sourcePath);
 
         string modelType = reader.RequiredString("model_type");
         int hiddenSize = reader.RequiredPositiveInt("hidden_size");
@@ -97,7 +97,7 @@ public sealed record ModelConfig
 
         var ropeParameters = reader.OptionalObject("rope_parameters");
         double ropeTheta = reader.OptionalDouble("rope_theta")
-            ?? (ropeParameters is null ? null : new ConfigReader(ropeParameters, sourcePath).OptionalDouble("rope_theta"))
+            ?? (ropeParameters is null ? null : new JsonConfigReader(ropeParameters, sourcePath).OptionalDouble("rope_theta"))
             ?? 10000;
         var ropeScalingObject = reader.OptionalObject("rope_scaling");
         if (ropeScalingObject is null && ropeParameters is not null
@@ -133,32 +133,9 @@ public sealed record ModelConfig
         };
     }
 
-    private static JsonObject ParseObject(string json, string sourcePath)
-    {
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(json, nodeOptions: null,
-                new JsonDocumentOptions { AllowDuplicateProperties = false, CommentHandling = JsonCommentHandling.Disallow });
-        }
-        catch (JsonException syntax)
-        {
-            throw new CheckpointException(CheckpointError.ConfigInvalid, sourcePath, null,
-                $"{sourcePath}: not valid JSON at line {syntax.LineNumber + 1}, byte {syntax.BytePositionInLine + 1} " +
-                $"of that line ({syntax.Message}). Fix or re-download config.json.", syntax);
-        }
-        if (node is not JsonObject root)
-        {
-            throw new CheckpointException(CheckpointError.ConfigInvalid, sourcePath, null,
-                $"{sourcePath}: expected a JSON object; found {node?.GetValueKind().ToString() ?? "null"}. Fix or " +
-                "re-download config.json.");
-        }
-        return root;
-    }
-
     private static RopeScaling ParseRopeScaling(JsonObject scaling, string sourcePath)
     {
-        var reader = new ConfigReader(scaling, sourcePath, keyPrefix: "rope_scaling.");
+        var reader = new JsonConfigReader(scaling, sourcePath, keyPrefix: "rope_scaling.");
         string type = reader.OptionalString("rope_type") ?? reader.OptionalString("type")
             ?? throw reader.Invalid("rope_type", "a string such as \"llama3\" or \"linear\" (or legacy \"type\")",
                 "missing");
@@ -169,89 +146,5 @@ public sealed record ModelConfig
             reader.OptionalDouble("high_freq_factor"),
             reader.OptionalPositiveInt("original_max_position_embeddings"),
             scaling);
-    }
-
-    /// <summary>Typed access to one JSON object's keys; JSON null counts as absent for optional keys.</summary>
-    private sealed class ConfigReader(JsonObject json, string sourcePath, string keyPrefix = "")
-    {
-        public string RequiredString(string key) =>
-            OptionalString(key) ?? throw Invalid(key, "a string", "nothing (missing or null)");
-
-        public string? OptionalString(string key) =>
-            Value(key, JsonValueKind.String, "a string") is { } node ? node.GetValue<string>() : null;
-
-        public int RequiredPositiveInt(string key) =>
-            OptionalPositiveInt(key) ?? throw Invalid(key, "a positive integer", "nothing (missing or null)");
-
-        public int? OptionalPositiveInt(string key)
-        {
-            if (Value(key, JsonValueKind.Number, "a positive integer") is not { } node)
-            {
-                return null;
-            }
-            if (node.AsValue().TryGetValue(out int value) && value > 0)
-            {
-                return value;
-            }
-            throw Invalid(key, "a positive integer", node.ToJsonString());
-        }
-
-        public double? OptionalDouble(string key) =>
-            Value(key, JsonValueKind.Number, "a number") is { } node ? node.GetValue<double>() : null;
-
-        public bool? OptionalBool(string key)
-        {
-            var node = json[key];
-            if (node is null)
-            {
-                return null;
-            }
-            return node.GetValueKind() switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw Invalid(key, "true or false", node.ToJsonString()),
-            };
-        }
-
-        public JsonObject? OptionalObject(string key) => json[key] switch
-        {
-            null => null,
-            JsonObject found => found,
-            var other => throw Invalid(key, "an object or null", other.ToJsonString()),
-        };
-
-        public IReadOnlyList<string>? OptionalStringArray(string key)
-        {
-            var node = json[key];
-            if (node is null)
-            {
-                return null;
-            }
-            if (node is JsonArray array && array.All(item => item?.GetValueKind() == JsonValueKind.String))
-            {
-                return array.Select(item => item!.GetValue<string>()).ToArray();
-            }
-            throw Invalid(key, "an array of strings", node.ToJsonString());
-        }
-
-        public CheckpointException Invalid(string key, string expected, string found) =>
-            new(CheckpointError.ConfigInvalid, sourcePath, null,
-                $"{sourcePath}: key \"{keyPrefix}{key}\" must be {expected}; found {found}. Fix config.json so it " +
-                "matches the model's Hugging Face config.");
-
-        private JsonNode? Value(string key, JsonValueKind kind, string expected)
-        {
-            var node = json[key];
-            if (node is null)
-            {
-                return null;
-            }
-            if (node.GetValueKind() != kind)
-            {
-                throw Invalid(key, expected, node.ToJsonString());
-            }
-            return node;
-        }
     }
 }

@@ -45,6 +45,9 @@ public static class SpectrumApp
             config.AddCommand<TrainCommand>("train")
                 .WithDescription("Fine-tune a Llama-family model: full, Spectrum-selected modules, LoRA, QLoRA or Spectrum + QLoRA.")
                 .WithExample("train", "path/to/model", "--data", "train.jsonl", "--method", "spectrum", "--selection", "spectrum-out/unfrozen_parameters.yaml", "--out", "run");
+            config.AddCommand<GenerateCommand>("generate")
+                .WithDescription("Continue a prompt, or reply to it as a chat message, with a model folder (a KV cache; greedy or sampled).")
+                .WithExample("generate", "run/model", "--chat", "--prompt", "What is 12 + 7?");
             config.AddCommand<DemoCommand>("demo")
                 .WithDescription("Pretrain a small Llama on generated tasks, scan it, fine-tune it full and Spectrum-25 on a new task, and compare them.");
             config.SetExceptionHandler((exception, _) => Report(console, exception));
