@@ -4,6 +4,7 @@
 //   quick check: --shape tiny --steps 3 · README figures: --shape smollm --steps 20 --runs 3
 //   8B on a 24 GB machine: --shape llama3-8b --methods QLoRA,Spectrum-25+QLoRA --precision bf16 --steps 3
 //       --scan <the published snr_results_meta-llama-Meta-Llama-3-8B.json> (scanning the generated 8B takes ~10 min)
+//   generation speed, KV cache against a full forward per token: generation [--shape smollm] [--prompt 64] [--new 64] [--runs 3]
 // Writes DIR/results.md (a table per precision, paper figures beside ours), DIR/chart-<precision>.png and DIR/results.json. Not a test.
 // Each method runs in a fresh child process (`measure <request.json>`), so its peak resident memory (VmHWM) is its
 // own: model load, quantisation, optimizer state and activations of that method alone, as "peak memory per GPU" is.
@@ -20,6 +21,7 @@ using Spectrum.BenchmarkSupport;
 using Spectrum.TrainingBenchmarks;
 
 if (args.Length == 2 && args[0] == "measure") return Child.Run(args[1]);
+if (args.Length > 0 && args[0] == "generation") return GenerationBenchmark.Run(args[1..]);
 return Driver.Run(args);
 
 namespace Spectrum.TrainingBenchmarks
@@ -59,7 +61,7 @@ namespace Spectrum.TrainingBenchmarks
 
     internal static class Driver
     {
-        private static readonly Dictionary<string, (LlamaShape Shape, int SequenceLength)> Shapes = new()
+        internal static readonly Dictionary<string, (LlamaShape Shape, int SequenceLength)> Shapes = new()
         {
             // Demo-sized: the whole comparison in about a minute on two cores.
             ["tiny"] = (new LlamaShape("tiny", 128, 352, 4, 4, 2, 1024, true), 128),
@@ -186,7 +188,7 @@ namespace Spectrum.TrainingBenchmarks
         /// trainer cannot learn 49k merges from a small generated corpus, and the embedding and output head keep the
         /// model's full vocabulary either way, so the compute and memory measured are those of the real shape.
         /// </summary>
-        private static void Prepare(LlamaShape shape, int sequenceLength, int steps, string model, string data, int seed)
+        internal static void Prepare(LlamaShape shape, int sequenceLength, int steps, string model, string data, int seed)
         {
             string marker = Path.Combine(model, ".complete");
             if (!File.Exists(marker))
