@@ -14,6 +14,8 @@ public sealed class GenerateSettings : CommandSettings
     [Description("A Hugging Face model folder (e.g. a `spectrum train` output's model/): config.json, safetensors and tokenizer files.")]
     public string Model { get; init; } = "";
 
+    [CommandOption("--adapter <DIR>")] [Description("A PEFT LoRA adapter folder (e.g. from `train --adapter-only`) to merge into the model first. An adapter folder given as <MODEL> finds its base model by itself.")]
+    public string? Adapter { get; init; }
     [CommandOption("-p|--prompt <TEXT>")] [Description("The prompt.")] public string? Prompt { get; init; }
     [CommandOption("--prompt-file <FILE>")] [Description("Read the prompt from a UTF-8 file; - reads standard input.")] public string? PromptFile { get; init; }
     [CommandOption("--chat")] [Description("Send the prompt as a user message in the model's chat format and generate the reply.")] public bool Chat { get; init; }
@@ -53,7 +55,7 @@ public sealed class GenerateSettings : CommandSettings
     /// <exception cref="IOException">The prompt file cannot be read.</exception>
     public GenerateOptions ToOptions() => new()
     {
-        ModelFolder = Model,
+        ModelFolder = Model, AdapterFolder = Adapter,
         Prompt = Prompt ?? (PromptFile == "-" ? Console.In.ReadToEnd() : File.ReadAllText(PromptFile!)),
         Chat = Chat, SystemPrompt = System, ChatTemplateName = ChatTemplate, MaxNewTokens = MaxNewTokens,
         Sample = Sample ? true : Greedy ? false : null, Temperature = Temperature, TopK = TopK, TopP = TopP, Seed = Seed,

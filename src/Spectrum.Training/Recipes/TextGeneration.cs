@@ -16,6 +16,9 @@ public sealed record GenerateOptions
 
     public required string Prompt { get; init; }
 
+    /// <summary>A PEFT LoRA adapter folder merged into the model's weights after loading.</summary>
+    public string? AdapterFolder { get; init; }
+
     /// <summary>Send the prompt as a user message in the model's chat format and generate the assistant's reply.</summary>
     public bool Chat { get; init; }
 
@@ -98,6 +101,7 @@ public sealed class TextGeneration : IDisposable
             throw new TrainingConfigurationException(
                 $"--chat-template \"{options.ChatTemplateName}\" is not known; use auto or one of {string.Join(", ", ChatTemplate.BuiltIn.Select(t => t.Name))}.");
 
+        options = ResolveAdapterFolder(options);
         using var checkpoint = Checkpoint.Open(options.ModelFolder);
         var modelConfig = checkpoint.Config ?? throw new CheckpointException(CheckpointError.ConfigMissing, checkpoint.RootPath, null,
             $"{checkpoint.RootPath}: no {Checkpoint.ConfigFileName}, so the architecture is unknown; copy the model's config.json into this folder.");
@@ -135,6 +139,19 @@ public sealed class TextGeneration : IDisposable
 
         var precision = options.Precision ?? (modelConfig.TorchDtype == "bfloat16" ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32);
         var model = LlamaForCausalLM.FromPretrained(options.ModelFolder, precision == TrainingPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32);
+        if (options.AdapterFolder is { } adapter)
+        {
+            try
+            {
+                var merged = PeftAdapterReader.MergeInto(model, adapter);
+                notes.Add($"Merged the LoRA adapter in {adapter} into {merged.Count} projections of {options.ModelFolder}.");
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
         var plan = new GenerationPlan(promptIds.Count, maxNewTokens, sampling, stops, template?.Name, precision, notes);
         return new TextGeneration(model, tokenizer, promptIds, plan);
     }
@@ -178,6 +195,33 @@ public sealed class TextGeneration : IDisposable
         {
             Result = new GenerationResult(generated.Count, stopped, promptSeconds, clock.Elapsed.TotalSeconds);
         }
+    }
+
+    /// <summary>
+    /// A PEFT adapter folder given as the model (as `train --adapter-only` writes it) is applied to the base model its
+    /// config names, as PEFT's AutoPeftModel does, when that base is a folder here.
+    /// </summary>
+    private static GenerateOptions ResolveAdapterFolder(GenerateOptions options)
+    {
+        string adapterConfig = Path.Combine(options.ModelFolder, PeftAdapterWriter.ConfigFileName);
+        if (!File.Exists(adapterConfig) || File.Exists(Path.Combine(options.ModelFolder, Checkpoint.ConfigFileName)))
+            return options;
+        if (options.AdapterFolder is not null)
+            throw new TrainingConfigurationException($"{options.ModelFolder} is itself a LoRA adapter; give the base model folder with --adapter {options.ModelFolder}, or the adapter alone.");
+        string? baseModel = null;
+        try
+        {
+            baseModel = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(adapterConfig))?["base_model_name_or_path"]?.GetValue<string>();
+        }
+        catch (Exception error) when (error is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            // Reported below as a base model that cannot be found.
+        }
+        if (baseModel is null || !Directory.Exists(baseModel))
+            throw new TrainingConfigurationException(
+                $"{options.ModelFolder} is a LoRA adapter whose base model ({baseModel ?? "base_model_name_or_path missing"}) is not a folder here: " +
+                $"give the base model folder and --adapter {options.ModelFolder}.");
+        return options with { ModelFolder = baseModel, AdapterFolder = options.ModelFolder };
     }
 
     /// <summary>Greedy unless sampling is asked for (or generation_config.json's do_sample); knobs without sampling are refused.</summary>
