@@ -95,6 +95,17 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Contains("absent.txt", output);
     }
 
+    [Fact]
+    public async Task CtrlCStopsGenerationWithTheInterruptExitCode()
+    {
+        using var stop = new CancellationTokenSource();
+        stop.Cancel();
+
+        var (code, _) = await CliRunner.RunAsync(stop.Token, "generate", _model, "--prompt", "Add 3 and 4.", "-n", "50");
+
+        Assert.Equal(ExitCodes.Interrupted, code);
+    }
+
     /// <summary>The whole loop a user runs: train a model, then talk to what train wrote.</summary>
     [Fact]
     public void GeneratesFromWhatTrainWrote()
