@@ -47,7 +47,7 @@ internal static class DemoView
                            $"Peak RSS: the process's high-water mark {(perRun ? "during each run (reset before it)" : "so far (this system cannot reset it, so later rows include earlier runs)")}; " +
                            "added: above the resident memory just before the run. Ratios are to full fine-tuning. s/step: median, first step excluded. " +
                            $"Accuracy: exact answers on {pipeline.HeldOutExamples.Count} held-out examples, greedy decoding.[/]");
-        console.MarkupLine("Next: [bold]spectrum scan <your model folder>[/], then [bold]spectrum train <folder> --method spectrum --scan <snr_results.json> --top-percent 25[/].");
+        console.MarkupLine("Next: [bold]spectrum scan <your model folder>[/], then [bold]spectrum train <folder> --method spectrum --scan <snr_results.json> --top-percent 25 --out run[/], and [bold]spectrum generate run/model --chat --prompt \"…\"[/] to try the result.");
     }
 
     private static string Accuracy(AccuracyReport report) => $"{report.Correct}/{report.Total} ({report.Accuracy:P0})";
