@@ -15,8 +15,6 @@ public sealed record GenerationConfig
     /// <summary>Generation ends at any of these (<c>eos_token_id</c>: one id or a list).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
 
-    public int? BosTokenId { get; init; }
-
     /// <summary><c>do_sample</c>: draw the next token instead of taking the most likely one.</summary>
     public bool DoSample { get; init; }
 
@@ -58,7 +56,6 @@ public sealed record GenerationConfig
         var config = new GenerationConfig
         {
             EosTokenIds = reader.OptionalIds("eos_token_id") ?? [],
-            BosTokenId = reader.OptionalIds("bos_token_id") is [var bos] ? bos : null,
             DoSample = reader.OptionalBool("do_sample") ?? false,
             Temperature = reader.OptionalDouble("temperature") ?? Default.Temperature,
             TopK = reader.OptionalNonNegativeInt("top_k") ?? Default.TopK,

@@ -57,7 +57,7 @@ public static class TokenGenerator
             yield break;
         var stops = settings.StopTokenIds.ToHashSet();
         Device device = model.parameters().First().device;
-        // Torch's own generator, so a seed gives the same draws on every run (and the same stream as torch.multinomial).
+        // A generator of the call's own, so the draws depend on the seed alone, not on what else used torch's global one.
         using var random = settings.Sampling is { } sampling ? new Generator((ulong)sampling.Seed, device) : null;
         bool wasTraining = model.training;
         model.eval();

@@ -17,7 +17,6 @@ public sealed class GenerationConfigTests
             """, Source);
 
         Assert.Equal([128001, 128009], config.EosTokenIds);
-        Assert.Equal(128000, config.BosTokenId);
         Assert.True(config.DoSample);
         Assert.Equal(0.6, config.Temperature);
         Assert.Equal(0.9, config.TopP);

@@ -86,11 +86,11 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateSett
         }
         console.WriteLine();
         if (!settings.Quiet && generation.Result is { } result)
-            console.MarkupLine($"[dim]{Markup.Escape(Summary(plan, result, interrupted))}[/]");
+            console.MarkupLine($"[dim]{Markup.Escape(Summary(plan, generation.PromptIds.Count, result, interrupted))}[/]");
         return interrupted ? ExitCodes.Interrupted : ExitCodes.Success;
     }
 
-    private static string Summary(GenerationPlan plan, GenerationResult result, bool interrupted)
+    private static string Summary(GenerationPlan plan, int promptTokens, GenerationResult result, bool interrupted)
     {
         string ending = interrupted ? "interrupted" : result.EndedOnStopToken ? "ended by the model" : $"reached --max-new-tokens {plan.MaxNewTokens}";
         string decoding = plan.Sampling is { } s
@@ -99,6 +99,6 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateSett
         string speed = double.IsNaN(result.TokensPerSecond) ? "" : string.Create(CultureInfo.InvariantCulture, $", {result.TokensPerSecond:F1} tokens/s");
         string format = plan.ChatTemplate is { } name ? $", {name} chat format" : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"{plan.PromptTokens} prompt tokens in {result.PromptSeconds:F2} s; {result.GeneratedTokens} new tokens ({ending}){speed}; {decoding}{format}, {FineTuneOptions.CliName(plan.Precision)}.");
+            $"{promptTokens} prompt tokens in {result.PromptSeconds:F2} s; {result.GeneratedTokens} new tokens ({ending}){speed}; {decoding}{format}, {FineTuneOptions.CliName(plan.Precision)}.");
     }
 }

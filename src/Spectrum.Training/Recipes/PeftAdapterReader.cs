@@ -43,7 +43,7 @@ public static class PeftAdapterReader
             foreach (var (module, weight, a, b) in pairs)
             {
                 using var scope = torch.NewDisposeScope();
-                // In float32 whatever the weights are stored in, rounded once into the weight, as PEFT's merge does.
+                // Summed in float32 whatever the weights are stored in, so a bf16 weight is rounded once, not twice.
                 var delta = b.to(ScalarType.Float32).mm(a.to(ScalarType.Float32)).mul_(scaling);
                 weight.copy_(weight.to(ScalarType.Float32).add_(delta).to(weight.dtype));
             }

@@ -48,7 +48,6 @@ public sealed record GenerateOptions
 
 /// <summary>What will be run, resolved from the options, the model folder and its generation_config.json.</summary>
 public sealed record GenerationPlan(
-    int PromptTokens,
     int MaxNewTokens,
     SamplingSettings? Sampling,
     IReadOnlyList<int> StopTokenIds,
@@ -152,7 +151,7 @@ public sealed class TextGeneration : IDisposable
                 throw;
             }
         }
-        var plan = new GenerationPlan(promptIds.Count, maxNewTokens, sampling, stops, template?.Name, precision, notes);
+        var plan = new GenerationPlan(maxNewTokens, sampling, stops, template?.Name, precision, notes);
         return new TextGeneration(model, tokenizer, promptIds, plan);
     }
 
